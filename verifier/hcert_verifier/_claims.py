@@ -1,0 +1,253 @@
+"""The hcert claim set: every claim checked for presence, type and range.
+
+Claim names are short because every byte costs QR modules; ``docs/FORMAT.md``
+maps each to its meaning. Dates are China Standard Time (UTC+8, no daylight
+saving) calendar dates written as the integer YYYYMMDD.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import BadClaims
+
+__all__ = [
+    "CST",
+    "KIND_FREIGHT_TEST",
+    "KIND_RETURN_TO_WORK",
+    "KINDS",
+    "MIN_RESIDENCY_DAYS",
+    "Certificate",
+    "StatusReference",
+    "date_from_int",
+    "date_to_int",
+    "mask_resident_id",
+    "parse_claims",
+    "unmask_display",
+]
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+KIND_RETURN_TO_WORK = "w"
+KIND_FREIGHT_TEST = "f"
+KINDS = {KIND_RETURN_TO_WORK: "return-to-work", KIND_FREIGHT_TEST: "freight-test"}
+MIN_RESIDENCY_DAYS = 14
+
+_REGION = re.compile(r"[1-8][0-9]{5}")
+_AUTHORITY = re.compile(r"[1-8][0-9]{5}(?:[0-9]{3}(?:[0-9]{3})?)?")
+_PROVINCE = re.compile(r"[1-8][0-9]")
+_MASKED_ID = re.compile(r"[1-8][0-9]{5}[0-9]{3}[0-9X]")
+_JTI = re.compile(r"[A-Za-z0-9_-]{12}")
+#: Mainland plate: province abbreviation, issuing-office letter, then 5 (ordinary)
+#: or 6 (new-energy) letters/digits; I and O are never used.
+PLATE = re.compile(
+    "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]"
+    "[A-HJ-NP-Z][A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]"
+)
+_MAX_TEXT = 64
+_TIME_MIN = 1_577_836_800  # 2020-01-01T00:00:00Z; no certificate predates the format
+_TIME_MAX = 4_102_444_800  # 2100-01-01T00:00:00Z
+
+_COMMON = {"iss", "nbf", "exp", "jti", "iat", "st", "k", "n", "id"}
+_ALLOWED = {
+    KIND_RETURN_TO_WORK: _COMMON | {"o", "rs", "sy", "q", "hc", "dp", "em", "vp"},
+    KIND_FREIGHT_TEST: _COMMON | {"r", "vp", "tk", "tr", "ts", "lab", "ro", "rd", "nk"},
+}
+
+
+def date_to_int(day: dt.date) -> int:
+    """Return ``day`` as the integer YYYYMMDD."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def date_from_int(value: int) -> dt.date:
+    """Return the date for an integer YYYYMMDD, or raise ``ValueError``."""
+    return dt.date(value // 10000, value // 100 % 100, value % 100)
+
+
+def mask_resident_id(resident_id: str) -> str:
+    """Return the 10-character QR form of an 18-character resident ID number.
+
+    Kept: the 6-digit address code (where the holder was registered, which a
+    guard compares with the origin) and the last 4 (three sequence digits and the
+    check character, what a guard compares with the ID card in hand). Dropped:
+    the 8-digit birth date, the most identifying part.
+    """
+    resident_id = resident_id.upper()
+    return resident_id[:6] + resident_id[14:]
+
+
+def unmask_display(masked: str) -> str:
+    """Return the display form ``510321********123X`` of a 10-character masked ID."""
+    return masked[:6] + "*" * 8 + masked[6:]
+
+
+@dataclass(frozen=True)
+class StatusReference:
+    """Where a certificate's revocation bit lives: list ``lst`` of issuer ``iss``, index ``idx``."""
+
+    iss: str
+    lst: int
+    idx: int
+
+    def token_status_claim(self, uri: str) -> dict[str, Any]:
+        """Return the IETF Token Status List form of this reference for a list at ``uri``."""
+        return {"status": {"status_list": {"idx": self.idx, "uri": uri}}}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A verified certificate: what a guard needs, plus every claim."""
+
+    kind: str
+    issuer: str
+    jti: str
+    name: str
+    masked_id: str
+    issued_at: dt.datetime
+    valid_from: dt.datetime
+    expires: dt.datetime
+    status: StatusReference | None
+    claims: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def kind_name(self) -> str:
+        """Return the long name of the kind (``return-to-work`` or ``freight-test``)."""
+        return KINDS[self.kind]
+
+    @property
+    def masked_id_display(self) -> str:
+        """Return the masked ID with the hidden digits shown as asterisks."""
+        return unmask_display(self.masked_id)
+
+    def summary(self) -> dict[str, Any]:
+        """Return a JSON-ready summary for a guard's screen."""
+        return {
+            "kind": self.kind_name,
+            "issuer": self.issuer,
+            "id": self.jti,
+            "name": self.name,
+            "masked_id": self.masked_id_display,
+            "issued_at": self.issued_at.isoformat(),
+            "valid_from": self.valid_from.isoformat(),
+            "expires": self.expires.isoformat(),
+            "claims": dict(self.claims),
+        }
+
+
+def _fail(claim: str, why: str) -> BadClaims:
+    return BadClaims(f"claim {claim!r} {why}")
+
+
+def _int(claims: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
+    value = claims.get(name)
+    # bool is an int subclass; true is not a time.
+    if type(value) is not int:
+        raise _fail(name, "must be an integer")
+    if not lo <= value <= hi:
+        raise _fail(name, f"must be between {lo} and {hi}")
+    return value
+
+
+def _text(claims: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None = None) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT or not value.isprintable():
+        raise _fail(name, f"must be printable text of 1 to {_MAX_TEXT} characters")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _fail(name, "is not in the required format")
+    return value
+
+
+def _choice(claims: Mapping[str, Any], name: str, choices: tuple[Any, ...]) -> Any:
+    value = claims.get(name)
+    if type(value) not in (str, int) or value not in choices:
+        raise _fail(name, f"must be one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def _date(claims: Mapping[str, Any], name: str) -> dt.date:
+    value = _int(claims, name, 20000101, 20991231)
+    try:
+        return date_from_int(value)
+    except ValueError as e:
+        raise _fail(name, "is not a calendar date YYYYMMDD") from e
+
+
+def _utc(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+
+
+def parse_claims(claims: Mapping[str, Any]) -> Certificate:
+    """Check every claim of a signature-verified payload and build a :class:`Certificate`.
+
+    Time claims are checked for range and order here; against the verification
+    time in the verifier. Raises :class:`BadClaims` naming the claim.
+    """
+    kind = _choice(claims, "k", (KIND_RETURN_TO_WORK, KIND_FREIGHT_TEST))
+    unknown = set(claims) - _ALLOWED[kind]
+    if unknown:
+        raise _fail(sorted(unknown)[0], f"is not defined for kind {kind!r}")
+    iss = _text(claims, "iss", _AUTHORITY)
+    nbf = _int(claims, "nbf", _TIME_MIN, _TIME_MAX)
+    exp = _int(claims, "exp", _TIME_MIN, _TIME_MAX)
+    iat = _int(claims, "iat", _TIME_MIN, _TIME_MAX) if "iat" in claims else nbf
+    if not iat <= nbf < exp:
+        raise _fail("exp", "must come after nbf, and nbf not before iat")
+    jti = _text(claims, "jti", _JTI)
+    name = _text(claims, "n")
+    masked = _text(claims, "id", _MASKED_ID)
+    status = None
+    if "st" in claims:
+        st = claims["st"]
+        if (
+            not isinstance(st, list)
+            or len(st) != 2
+            or any(type(v) is not int or not 0 <= v < 2**31 for v in st)
+        ):
+            raise _fail("st", "must be [index, list number] with two non-negative integers")
+        status = StatusReference(iss, st[1], st[0])
+    issue_day = _utc(iat).astimezone(CST).date()
+    if kind == KIND_RETURN_TO_WORK:
+        _text(claims, "o", _REGION)
+        since = _date(claims, "rs")
+        if (issue_day - since).days < MIN_RESIDENCY_DAYS:
+            raise _fail("rs", f"must be at least {MIN_RESIDENCY_DAYS} days before the issue date")
+        _choice(claims, "sy", (0,))
+        if claims.get("q") != 0:
+            released = _date(claims, "q")
+            if released > issue_day:
+                raise _fail("q", "quarantine release must be on or before the issue date")
+        _choice(claims, "hc", ("g", "y"))
+        if "dp" in claims:
+            _text(claims, "dp", _PROVINCE)
+        if "em" in claims:
+            _text(claims, "em")
+        if "vp" in claims:
+            _text(claims, "vp", PLATE)
+    else:
+        _choice(claims, "r", ("d", "p"))
+        _text(claims, "vp", PLATE)
+        _choice(claims, "tk", ("n", "a"))
+        _choice(claims, "tr", ("n",))
+        sampled = _int(claims, "ts", _TIME_MIN, _TIME_MAX)
+        if sampled > iat:
+            raise _fail("ts", "sampling time must not be after the issue time")
+        _text(claims, "lab")
+        _text(claims, "ro", _REGION)
+        _text(claims, "rd", _REGION)
+        _choice(claims, "nk", (1,))
+    return Certificate(
+        kind=kind,
+        issuer=iss,
+        jti=jti,
+        name=name,
+        masked_id=masked,
+        issued_at=_utc(iat),
+        valid_from=_utc(nbf),
+        expires=_utc(exp),
+        status=status,
+        claims=claims,
+    )

@@ -1,0 +1,247 @@
+"""The offline verifier: QR text or compact token in, a typed verdict out.
+
+The numbered steps match section 6 of ``docs/FORMAT.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ._claims import KIND_RETURN_TO_WORK, Certificate, parse_claims
+from ._codec import QR_PREFIX, b64url_decode, inflate, json_object, qr_decode
+from ._errors import (
+    BadQrPrefix,
+    Expired,
+    IssuedInFuture,
+    KeyNotYetValid,
+    KeyWithdrawn,
+    NotYetValid,
+    OutOfScope,
+    Revoked,
+    StatusUnavailable,
+    Suspended,
+    UnknownIssuer,
+    UnknownKey,
+    VerificationError,
+)
+from ._jwk import KID_LENGTH
+from ._jws import check_header, split_token, verify_es256
+from .status import STATUS_REVOKED, STATUS_SUSPENDED, StatusSource
+from .trust import TrustedKey, TrustSource
+
+__all__ = ["CLOCK_LEEWAY", "TYP", "Result", "Verifier", "decode_token", "verify_compact_jws"]
+
+#: Certificate type in the JWS header.
+TYP = "hc1"
+#: Seconds of clock difference tolerated between issuer and device, both ways.
+#: Five minutes covers an unsynchronised phone clock without stretching a
+#: certificate's validity in any way that matters at a gate.
+CLOCK_LEEWAY = 300
+
+_HEADER_PARAMS = frozenset({"alg", "kid", "typ", "zip"})
+_HEADER_CACHE_MAX = 4096
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict on one certificate.
+
+    ``valid`` is the answer; ``code`` is ``"ok"`` or the stable failure code;
+    ``reason`` says why in words. ``certificate`` is set whenever the signature
+    verified and the claims parsed, even if the certificate was then refused
+    (expired, revoked ...), so that the guard can see whose it is.
+    """
+
+    valid: bool
+    code: str
+    reason: str
+    certificate: Certificate | None = None
+    kid: str | None = None
+    status_checked: bool = False
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict, the one the CLI and the API print."""
+        return {
+            "valid": self.valid,
+            "code": self.code,
+            "reason": self.reason,
+            "kid": self.kid,
+            "status_checked": self.status_checked,
+            "warnings": list(self.warnings),
+            "certificate": self.certificate.summary() if self.certificate else None,
+        }
+
+
+def _to_token(text: str) -> str:
+    text = text.strip()
+    if text.startswith(QR_PREFIX):
+        return qr_decode(text)
+    if text.count(".") == 2:
+        return text
+    raise BadQrPrefix(f"input is neither hcert QR text (starting {QR_PREFIX!r}) nor a compact JWS")
+
+
+def _timestamp(at: dt.datetime | int | float | None) -> int:
+    if at is None:
+        return int(dt.datetime.now(dt.timezone.utc).timestamp())
+    if isinstance(at, dt.datetime):
+        if at.tzinfo is None:
+            raise ValueError("verification time must be timezone-aware")
+        return int(at.timestamp())
+    return int(at)
+
+
+class Verifier:
+    """Verify hcert certificates offline against a trust source.
+
+    ``trust`` resolves key ids (a :class:`JwksTrust` or an offline bundle);
+    ``status`` holds status lists, if any are at hand. With
+    ``require_status=True`` a certificate whose list is missing is refused
+    (``status_unavailable``) instead of passing with a warning.
+    """
+
+    def __init__(
+        self,
+        trust: TrustSource,
+        *,
+        status: StatusSource | None = None,
+        require_status: bool = False,
+    ) -> None:
+        self._trust = trust
+        self._status = status
+        self._require_status = require_status
+        # Header segment -> trusted key. Only headers that passed every header
+        # rule and name a trusted key are cached, so the cache is bounded by the
+        # trust list, and a token's header is parsed once per key, not per scan.
+        self._headers: dict[str, TrustedKey] = {}
+
+    def verify(self, qr_text_or_token: str, *, at: dt.datetime | int | float | None = None) -> Result:
+        """Verify QR text or a compact token at time ``at`` (default: now).
+
+        Never raises for a bad certificate: every failure is a :class:`Result`
+        with ``valid=False`` and its code.
+        """
+        now = _timestamp(at)
+        try:
+            cert, key = self._authenticate(qr_text_or_token)
+        except VerificationError as e:
+            return Result(False, e.code, e.reason)
+        try:
+            return self._judge(cert, key, now)
+        except VerificationError as e:
+            return Result(False, e.code, e.reason, cert, key.kid)
+
+    def _key_for(self, header_segment: str) -> TrustedKey:
+        key = self._headers.get(header_segment)
+        if key is not None:
+            return key
+        # Step 3: the protected header.
+        unverified_header = check_header(header_segment, typ=TYP, allowed=_HEADER_PARAMS, kid_length=KID_LENGTH)
+        # Step 4a: the key, from the trust source only.
+        key = self._trust.key(unverified_header["kid"])
+        if key is None:
+            raise UnknownKey(f"no trusted key has kid {unverified_header['kid']!r}")
+        if len(self._headers) < _HEADER_CACHE_MAX:
+            self._headers[header_segment] = key
+        return key
+
+    def _authenticate(self, text: str) -> tuple[Certificate, TrustedKey]:
+        if not isinstance(text, str):
+            raise BadQrPrefix("input must be text")
+        # Steps 1-2: transport and JWS structure.
+        jws = split_token(_to_token(text))
+        key = self._key_for(jws.header_segment)
+        # Step 4b: the signature, before anything in the payload is looked at.
+        verify_es256(key.public_key, jws.signing_input, jws.signature, allow_high_s=False)
+        # Step 5: payload and claims.
+        claims = json_object(inflate(b64url_decode(jws.payload_segment, "payload")), "payload")
+        return parse_claims(claims), key
+
+    def _judge(self, cert: Certificate, key: TrustedKey, now: int) -> Result:
+        claims = cert.claims
+        # Step 6: key state and binding.
+        if key.state == "withdrawn":
+            raise KeyWithdrawn(f"key {key.kid} was withdrawn; the certificate must be re-issued")
+        if key.issuer is not None and key.issuer != cert.issuer:
+            raise UnknownIssuer(f"key {key.kid} belongs to authority {key.issuer}, not {cert.issuer}")
+        iat = int(cert.issued_at.timestamp())
+        if (key.not_before is not None and iat < key.not_before) or (
+            key.not_after is not None and iat > key.not_after
+        ):
+            raise KeyNotYetValid(f"key {key.kid} was not valid for signing at the certificate's issue time")
+        if key.kinds is not None and cert.kind not in key.kinds:
+            raise OutOfScope(f"authority {cert.issuer} may not issue {cert.kind_name} certificates")
+        if (
+            key.regions is not None
+            and cert.kind == KIND_RETURN_TO_WORK
+            and not any(claims["o"].startswith(p) for p in key.regions)
+        ):
+            raise OutOfScope(f"authority {cert.issuer} may not certify residents of region {claims['o']}")
+        # Step 7: time, with CLOCK_LEEWAY either way.
+        if iat > now + CLOCK_LEEWAY:
+            raise IssuedInFuture(f"issued at {cert.issued_at.isoformat()}, after the verification time")
+        if int(cert.valid_from.timestamp()) > now + CLOCK_LEEWAY:
+            raise NotYetValid(f"valid from {cert.valid_from.isoformat()}")
+        if int(cert.expires.timestamp()) <= now - CLOCK_LEEWAY:
+            raise Expired(f"expired at {cert.expires.isoformat()}")
+        # Step 8: status.
+        warnings: list[str] = []
+        checked = False
+        if cert.status is not None:
+            lst = self._status.status_list(cert.issuer, cert.status.lst) if self._status else None
+            if lst is None:
+                if self._require_status:
+                    raise StatusUnavailable(f"no status list {cert.issuer}/{cert.status.lst} at hand")
+                warnings.append("status_not_checked")
+            else:
+                try:
+                    value = lst.status(cert.status.idx)
+                except IndexError:
+                    raise StatusUnavailable("the certificate's status index is past the end of its list") from None
+                if value == STATUS_REVOKED:
+                    raise Revoked(f"revoked by authority {cert.issuer}")
+                if value == STATUS_SUSPENDED:
+                    raise Suspended(f"suspended by authority {cert.issuer}")
+                checked = True
+        return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings))
+
+
+def decode_token(qr_text_or_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Decode header and claims WITHOUT verifying anything, for inspection only.
+
+    Raises the :class:`VerificationError` of the first structural defect.
+    """
+    jws = split_token(_to_token(qr_text_or_token))
+    unverified_header = json_object(b64url_decode(jws.header_segment, "header"), "header")
+    payload = b64url_decode(jws.payload_segment, "payload")
+    if unverified_header.get("zip") == "DEF":
+        payload = inflate(payload)
+    return unverified_header, json_object(payload, "payload")
+
+
+def verify_compact_jws(
+    token: str,
+    keys: Mapping[str, ec.EllipticCurvePublicKey],
+    *,
+    allow_high_s: bool = True,
+    allowed_headers: frozenset[str] = frozenset({"alg", "kid", "zip"}),
+) -> dict[str, Any]:
+    """Verify a foreign ES256 + DEFLATE compact JWS (a SMART Health Card) and return its claims.
+
+    The same transport, header, signature and inflate steps as hcert's, without
+    hcert's claim profile. ``keys`` maps kid to public key. Raises
+    :class:`VerificationError`.
+    """
+    jws = split_token(token)
+    unverified_header = check_header(jws.header_segment, typ=None, allowed=allowed_headers, kid_length=None)
+    key = keys.get(unverified_header["kid"])
+    if key is None:
+        raise UnknownKey(f"no trusted key has kid {unverified_header['kid']!r}")
+    verify_es256(key, jws.signing_input, jws.signature, allow_high_s=allow_high_s)
+    return json_object(inflate(b64url_decode(jws.payload_segment, "payload"), 64 * 1024), "payload")

@@ -1,0 +1,148 @@
+"""``hcert-verify``: verify or inspect a certificate from the command line.
+
+Exit codes: 0 valid, 1 invalid (the failure code is printed), 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import HcertError
+from ._verify import Verifier, decode_token
+from .status import StatusList, StatusLists
+from .trust import JwksTrust, TrustSource
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+_MAX_TEXT_FILE = 64 * 1024
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _read_input(value: str) -> str:
+    if value == "-":
+        return sys.stdin.read(_MAX_TEXT_FILE)
+    if value.lower().endswith(_IMAGE_SUFFIXES) or (os.path.sep in value and os.path.isfile(value)):
+        if not os.path.isfile(value):
+            raise _UsageError(f"no such file: {value}")
+        if value.lower().endswith(_IMAGE_SUFFIXES):
+            from .image import read_qr_image
+
+            return read_qr_image(value)
+        try:
+            with open(value, encoding="utf-8") as f:
+                return f.read(_MAX_TEXT_FILE)
+        except (OSError, UnicodeDecodeError) as e:
+            raise _UsageError(f"cannot read {value}: {e}") from e
+    return value
+
+
+def _parse_at(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise _UsageError(f"--at must be an ISO-8601 time, not {value!r}") from e
+    if at.tzinfo is None:
+        raise _UsageError("--at needs a timezone, e.g. 2020-03-10T09:00:00+08:00")
+    return at
+
+
+def _default_jwks() -> str | None:
+    return os.environ.get("HCERT_JWKS")
+
+
+def _trust(args: argparse.Namespace) -> tuple[TrustSource, StatusLists | None]:
+    jwks = args.jwks or _default_jwks()
+    if not jwks:
+        raise _UsageError("no trust source: give --jwks FILE (or set HCERT_JWKS)")
+    trust = JwksTrust.from_file(jwks)
+    lists = None
+    if args.status:
+        lists = StatusLists()
+        for path in args.status:
+            try:
+                with open(path, encoding="ascii") as f:
+                    lists.add(StatusList.from_token(f.read(8 * 1024 * 1024).strip(), trust))
+            except (OSError, UnicodeDecodeError) as e:
+                raise _UsageError(f"cannot read status list {path}: {e}") from e
+    return trust, lists
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    at = _parse_at(args.at)
+    trust, lists = _trust(args)
+    text = _read_input(args.input)
+    result = Verifier(trust, status=lists, require_status=args.require_status).verify(text, at=at)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    elif result.valid:
+        cert = result.certificate
+        assert cert is not None
+        print(f"VALID  {cert.kind_name}  {cert.name}  {cert.masked_id_display}")
+        print(f"issuer {cert.issuer}  valid {cert.valid_from.isoformat()} .. {cert.expires.isoformat()}")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+    else:
+        print(f"INVALID  {result.code}: {result.reason}")
+    return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    header, claims = decode_token(_read_input(args.input))
+    out: dict[str, Any] = {"UNVERIFIED": True, "header": header, "claims": claims}
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return EXIT_VALID
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``hcert-verify``."""
+    parser = argparse.ArgumentParser(
+        prog="hcert-verify",
+        description="Verify hcert health certificates offline. Exit 0 valid, 1 invalid, 2 usage or I/O error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser("verify", help="verify QR text, a compact token or a photo of a QR code")
+    verify.add_argument("input", help="QR text, compact token, image path (.png/.jpg), text file, or - for stdin")
+    verify.add_argument("--jwks", help="JWKS file of trusted issuer keys (default: $HCERT_JWKS)")
+    verify.add_argument("--status", action="append", help="status list token file (repeatable)")
+    verify.add_argument("--require-status", action="store_true", help="refuse when no status list is at hand")
+    verify.add_argument("--at", help="verification time, ISO-8601 with timezone (default: now)")
+    verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.set_defaults(func=_cmd_verify)
+    inspect = sub.add_parser("inspect", help="decode and show header and claims WITHOUT verifying")
+    inspect.add_argument("input", help="QR text, compact token, image path, or - for stdin")
+    inspect.set_defaults(func=_cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hcert-verify`` and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except _UsageError as e:
+        print(f"hcert-verify: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except HcertError as e:
+        # inspect's structural errors are a verdict on the input; trust and image
+        # errors are I/O. Either way one line, never a traceback.
+        print(f"hcert-verify: {e.diagnostics()}", file=sys.stderr)
+        return EXIT_INVALID if args.command == "inspect" and e.code not in ("trust_error", "qr_unreadable") else EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""IETF Token Status Lists (draft-ietf-oauth-status-list) on the device.
+
+An issuing authority publishes each list as a JWT with ``typ: statuslist+jwt``
+whose ``status_list`` claim holds ``bits`` (1 or 2) and ``lst``, the
+base64url of the zlib-compressed bit array. Entry ``i`` occupies ``bits`` bits
+starting at bit ``i * bits``, least significant bit first. Values: 0 valid,
+1 revoked (invalid), 2 suspended.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+
+from ._codec import b64url_decode
+from ._errors import HcertError, TrustError
+from .trust import TrustSource
+
+__all__ = [
+    "STATUS_REVOKED",
+    "STATUS_SUSPENDED",
+    "STATUS_VALID",
+    "StatusList",
+    "StatusLists",
+    "StatusSource",
+    "status_list_uri",
+]
+
+STATUS_VALID = 0
+STATUS_REVOKED = 1
+STATUS_SUSPENDED = 2
+STATUS_LIST_TYP = "statuslist+jwt"
+#: Largest inflated list accepted: 2**24 entries of 2 bits.
+MAX_LIST_BYTES = 2**24 // 4
+MAX_LIST_TOKEN = 4 * 1024 * 1024
+
+
+def status_list_uri(base_url: str, iss: str, lst: int) -> str:
+    """Return the URI of list ``lst`` of authority ``iss`` on a server at ``base_url``."""
+    return f"{base_url.rstrip('/')}/v1/status/{iss}/{lst}"
+
+
+@dataclass(frozen=True)
+class StatusList:
+    """One verified status list: authority, list number, bit width and the bits."""
+
+    iss: str
+    lst: int
+    bits: int
+    data: bytes
+    issued_at: int
+    expires: int | None
+
+    def status(self, idx: int) -> int:
+        """Return the status value of entry ``idx``; an index past the end is an error."""
+        bit = idx * self.bits
+        if bit // 8 >= len(self.data):
+            raise IndexError(idx)
+        return (self.data[bit // 8] >> (bit % 8)) & ((1 << self.bits) - 1)
+
+    @classmethod
+    def from_token(cls, token: str, trust: TrustSource, *, at: int | None = None) -> StatusList:
+        """Verify a status list token against the trust source and decode it.
+
+        The signing key is looked up by kid in ``trust`` (never taken from the
+        token); the algorithm is pinned to ES256. ``sub`` must end in
+        ``/<iss>/<lst>``, and a key bound to an authority may sign only that
+        authority's lists. Raises :class:`TrustError`.
+        """
+        if not isinstance(token, str) or len(token) > MAX_LIST_TOKEN:
+            raise TrustError("status list token is not a string of acceptable size")
+        try:
+            unverified_header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as e:
+            raise TrustError("status list token is malformed") from e
+        if unverified_header.get("typ") != STATUS_LIST_TYP:
+            raise TrustError(f"status list token typ must be {STATUS_LIST_TYP!r}")
+        for name in ("jku", "x5u", "jwk", "x5c", "crit"):
+            if name in unverified_header:
+                raise TrustError(f"status list token header {name!r} is refused")
+        kid = unverified_header.get("kid")
+        key = trust.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TrustError("status list token is signed by an unknown key")
+        try:
+            claims = _decode_at(token, key.public_key, at)
+        except jwt.PyJWTError as e:
+            raise TrustError(f"status list token does not verify: {e}") from e
+        return cls._from_claims(claims, key.issuer)
+
+    @classmethod
+    def _from_claims(cls, claims: Mapping[str, Any], key_issuer: str | None) -> StatusList:
+        sub = claims.get("sub")
+        parts = sub.rsplit("/", 2) if isinstance(sub, str) else []
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise TrustError("status list sub must end in /<authority>/<list number>")
+        iss, lst = parts[1], int(parts[2])
+        if key_issuer is not None and key_issuer != iss:
+            raise TrustError("status list is signed by another authority's key")
+        body = claims.get("status_list")
+        if not isinstance(body, dict) or body.get("bits") not in (1, 2) or not isinstance(body.get("lst"), str):
+            raise TrustError("status_list must hold bits (1 or 2) and lst")
+        try:
+            d = zlib.decompressobj()
+            data = d.decompress(b64url_decode(body["lst"], "status list"), MAX_LIST_BYTES)
+            if d.unconsumed_tail or not d.eof:
+                raise TrustError("status list is too large or truncated")
+        except (zlib.error, HcertError) as e:
+            raise TrustError("status list lst is not base64url zlib data") from e
+        exp = claims.get("exp")
+        return cls(iss, lst, body["bits"], data, int(claims["iat"]), int(exp) if exp is not None else None)
+
+
+def _decode_at(token: str, public_key: Any, at: int | None) -> dict[str, Any]:
+    # PyJWT reads the wall clock for exp; check exp against the caller's time instead.
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=public_key,
+        algorithms=["ES256"],
+        options={"require": ["sub", "iat", "status_list"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    exp = claims.get("exp")
+    if exp is not None and not isinstance(exp, int):
+        raise jwt.InvalidTokenError("status list exp must be an integer")
+    if exp is not None and at is not None and exp + 300 < at:
+        raise jwt.ExpiredSignatureError("status list has expired")
+    return claims
+
+
+class StatusSource(Protocol):
+    """Anything that holds verified status lists by authority and list number."""
+
+    def status_list(self, iss: str, lst: int) -> StatusList | None:
+        """Return the list, or ``None`` if it is not at hand."""
+        ...
+
+
+class StatusLists:
+    """An in-memory set of verified status lists."""
+
+    def __init__(self, lists: Iterable[StatusList] = ()) -> None:
+        self._lists: dict[tuple[str, int], StatusList] = {}
+        for item in lists:
+            self.add(item)
+
+    def add(self, item: StatusList) -> None:
+        """Add a list, replacing an older one of the same authority and number."""
+        current = self._lists.get((item.iss, item.lst))
+        if current is None or current.issued_at <= item.issued_at:
+            self._lists[(item.iss, item.lst)] = item
+
+    def status_list(self, iss: str, lst: int) -> StatusList | None:
+        """Return the list, or ``None`` if it is not at hand."""
+        return self._lists.get((iss, lst))
+
+    def __len__(self) -> int:
+        return len(self._lists)
