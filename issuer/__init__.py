@@ -11,9 +11,13 @@ from ._application import (
 )
 from ._eligibility import IssuePolicy, check_eligibility, region_name, region_prefix
 from ._issue import IssuedCertificate, Issuer, new_jti
+from ._status import STATUS_LIST_SIZE, StatusBits, sign_status_list
 from ._render import qr_matrix, qr_version, render_png, render_svg
 
 __all__ = [
+    "STATUS_LIST_SIZE",
+    "StatusBits",
+    "sign_status_list",
     "SYMPTOMS",
     "Application",
     "ApplicationError",

@@ -12,7 +12,9 @@ from hcert_verifier import P256_ORDER, kid_for
 
 __all__ = ["SigningKey", "generate_signing_key", "sign_es256"]
 
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+# RFC 6979 deterministic nonces: no dependence on the signing machine's random
+# source (a township office PC), and reproducible test vectors.
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 
 
 def sign_es256(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
