@@ -50,6 +50,8 @@ def region_name(code: str) -> str | None:
     county = info.get("county")
     if not county or "province" not in info:
         return None
+    # A code reused over time lists its names oldest first: "[1983-1989]A,[1990-]B".
+    county = county.split(",")[-1]
     if county.startswith("["):
         span, county = county[1:].split("]", 1)
         if not span.endswith("-"):  # an end year: abolished

@@ -66,13 +66,13 @@ def qr_encode(token: str) -> str:
     return QR_PREFIX + "".join(map(_ENCODE_TABLE.__getitem__, token))
 
 
-def qr_decode(qr_text: str, prefix: str = QR_PREFIX) -> str:
+def qr_decode(qr_text: str, prefix: str = QR_PREFIX, *, limit: int = MAX_QR_TEXT) -> str:
     """Return the compact token carried by numeric QR text with ``prefix``.
 
     Raises :class:`InputTooLarge`, :class:`BadQrPrefix` or :class:`BadQrDigits`.
     """
-    if len(qr_text) > MAX_QR_TEXT:
-        raise InputTooLarge(f"QR text is {len(qr_text)} characters; the limit is {MAX_QR_TEXT}")
+    if len(qr_text) > limit:
+        raise InputTooLarge(f"QR text is {len(qr_text)} characters; the limit is {limit}")
     if not qr_text.startswith(prefix):
         raise BadQrPrefix(f"QR text must start with {prefix!r}")
     digits = qr_text[len(prefix) :]

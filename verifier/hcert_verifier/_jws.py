@@ -58,13 +58,13 @@ class UnverifiedJws:
         return f"{self.header_segment}.{self.payload_segment}".encode("ascii")
 
 
-def split_token(token: str) -> UnverifiedJws:
+def split_token(token: str, *, limit: int = MAX_TOKEN) -> UnverifiedJws:
     """Split a compact JWS into its segments and decode the signature.
 
     Raises :class:`InputTooLarge`, :class:`MalformedToken` or :class:`BadBase64`.
     """
-    if len(token) > MAX_TOKEN:
-        raise InputTooLarge(f"token is {len(token)} characters; the limit is {MAX_TOKEN}")
+    if len(token) > limit:
+        raise InputTooLarge(f"token is {len(token)} characters; the limit is {limit}")
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise MalformedToken("a compact JWS has exactly three non-empty dot-separated segments")

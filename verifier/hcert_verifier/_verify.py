@@ -231,6 +231,7 @@ def verify_compact_jws(
     *,
     allow_high_s: bool = True,
     allowed_headers: frozenset[str] = frozenset({"alg", "kid", "zip"}),
+    max_token: int = 8192,
 ) -> dict[str, Any]:
     """Verify a foreign ES256 + DEFLATE compact JWS (a SMART Health Card) and return its claims.
 
@@ -238,7 +239,7 @@ def verify_compact_jws(
     hcert's claim profile. ``keys`` maps kid to public key. Raises
     :class:`VerificationError`.
     """
-    jws = split_token(token)
+    jws = split_token(token, limit=max_token)
     unverified_header = check_header(jws.header_segment, typ=None, allowed=allowed_headers, kid_length=None)
     key = keys.get(unverified_header["kid"])
     if key is None:

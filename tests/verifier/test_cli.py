@@ -1,0 +1,113 @@
+"""hcert-verify: exit 0 valid, 1 invalid with the code, 2 usage or I/O; --json; photos."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import VECTORS, run_module
+
+JWKS = str(VECTORS / "jwks.json")
+
+
+def case(name):
+    return json.loads((VECTORS / name).read_text())
+
+
+def verify(*args, input=None):
+    return run_module("hcert_verifier", "verify", "--jwks", JWKS, *args, input=input)
+
+
+def test_valid_qr_text_exits_0_and_shows_masked_id():
+    c = case("valid/return-to-work.json")
+    proc = verify("--at", c["at"], c["qr_text"])
+    assert proc.returncode == 0, proc.stderr
+    assert "VALID" in proc.stdout and "510321********1234" in proc.stdout and "张伟明" in proc.stdout
+
+
+def test_json_output_for_an_invalid_certificate():
+    c = case("invalid/expired.json")
+    proc = verify("--json", "--at", c["at"], c["qr_text"])
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["valid"] is False and out["code"] == "expired"
+    assert out["certificate"]["name"] == "张伟明"
+
+
+def test_invalid_prints_code_on_one_line():
+    c = case("invalid/alg-none.json")
+    proc = verify("--at", c["at"], c["qr_text"])
+    assert proc.returncode == 1
+    assert proc.stdout.strip().splitlines() == [proc.stdout.strip()]
+    assert "alg_not_allowed" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_stdin_input():
+    c = case("valid/freight-driver.json")
+    proc = verify("--at", c["at"], "-", input=c["qr_text"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_photo_of_a_printed_qr(tmp_path):
+    from issuer import render_png
+
+    c = case("valid/return-to-work.json")
+    png = tmp_path / "qr.png"
+    png.write_bytes(render_png(c["qr_text"]))
+    proc = verify("--at", c["at"], str(png))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_jpeg_photo_scaled_and_blurred(tmp_path):
+    from PIL import Image, ImageFilter
+
+    from issuer import render_png
+
+    c = case("valid/return-to-work.json")
+    png = tmp_path / "qr.png"
+    png.write_bytes(render_png(c["qr_text"], scale=4))
+    jpg = tmp_path / "photo.jpg"
+    with Image.open(png) as img:
+        img.convert("L").resize((700, 700)).rotate(7, expand=True, fillcolor=255).filter(
+            ImageFilter.GaussianBlur(1)
+        ).save(jpg, quality=60)
+    proc = verify("--at", c["at"], str(jpg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_unreadable_image_is_an_io_error(tmp_path):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"not a png")
+    proc = verify(str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("hcert-verify: qr_unreadable") and "Traceback" not in proc.stderr
+
+
+def test_missing_jwks_and_bad_time_are_usage_errors():
+    proc = run_module("hcert_verifier", "verify", "--jwks", "/nonexistent/jwks.json", "x")
+    assert proc.returncode == 2 and "trust_error" in proc.stderr
+    proc = verify("--at", "yesterday", "x")
+    assert proc.returncode == 2 and "--at" in proc.stderr
+    proc = verify("--at", "2020-03-10T09:00:00", "x")
+    assert proc.returncode == 2 and "timezone" in proc.stderr
+
+
+def test_inspect_marks_unverified():
+    c = case("invalid/unknown-kid.json")
+    proc = run_module("hcert_verifier", "inspect", c["qr_text"])
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert out["UNVERIFIED"] is True and out["claims"]["n"] == "张伟明"
+
+
+def test_inspect_of_garbage_exits_1_with_one_line():
+    proc = run_module("hcert_verifier", "inspect", "CNHC:/123")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "bad_qr_digits" in proc.stderr
+
+
+def test_status_list_file_revokes(tmp_path):
+    c = case("invalid/revoked.json")
+    path = tmp_path / "status.jwt"
+    path.write_text(c["status_lists"][0])
+    proc = verify("--status", str(path), "--at", c["at"], c["qr_text"])
+    assert proc.returncode == 1 and "revoked" in proc.stdout
