@@ -11,13 +11,11 @@ from ._application import (
 )
 from ._eligibility import IssuePolicy, check_eligibility, region_name, region_prefix
 from ._issue import IssuedCertificate, Issuer, new_jti
-from ._status import STATUS_LIST_SIZE, StatusBits, sign_status_list
 from ._render import qr_matrix, qr_version, render_png, render_svg
+from ._status import STATUS_LIST_SIZE, StatusBits, sign_status_list
 
 __all__ = [
     "STATUS_LIST_SIZE",
-    "StatusBits",
-    "sign_status_list",
     "SYMPTOMS",
     "Application",
     "ApplicationError",
@@ -27,6 +25,7 @@ __all__ = [
     "IssuedCertificate",
     "Issuer",
     "ReturnToWorkApplication",
+    "StatusBits",
     "check_eligibility",
     "new_jti",
     "parse_application",
@@ -36,4 +35,5 @@ __all__ = [
     "region_prefix",
     "render_png",
     "render_svg",
+    "sign_status_list",
 ]

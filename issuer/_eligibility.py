@@ -98,9 +98,9 @@ def check_eligibility(
     today = now.astimezone(CST).date()
     _check_resident_id(application.resident_id, errors)
     if isinstance(application, ReturnToWorkApplication):
-        if _check_region("origin_region", application.origin_region, errors) and not application.origin_region.startswith(
-            region_prefix(authority)
-        ):
+        if _check_region(
+            "origin_region", application.origin_region, errors
+        ) and not application.origin_region.startswith(region_prefix(authority)):
             errors.append(FieldError("origin_region", "scope", f"is outside the area of authority {authority}"))
         if application.resident_since > today - dt.timedelta(days=MIN_RESIDENCY_DAYS):
             errors.append(

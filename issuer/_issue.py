@@ -87,7 +87,9 @@ class Issuer:
         if errors:
             raise ApplicationError(errors)
 
-    def claims(self, application: Application, *, now: dt.datetime, jti: str, status: tuple[int, int] | None) -> dict[str, Any]:
+    def claims(
+        self, application: Application, *, now: dt.datetime, jti: str, status: tuple[int, int] | None
+    ) -> dict[str, Any]:
         """Return the claim set for an eligible application (see docs/FORMAT.md)."""
         iat = _ts(now)
         claims: dict[str, Any] = {"iss": self.authority, "nbf": iat}

@@ -25,7 +25,7 @@ _RUNS = re.compile(b"(\xff*)(\x00+)")
 def qr_matrix(text: str, *, ec_level: str = "M") -> tuple[int, bytes]:
     """Encode ``text`` as a QR code; return ``(size, modules)``, modules row-major, 0 = dark."""
     barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=ec_level)
-    image = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))
+    image = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
     return image.shape[0] if image.shape else 0, image.tobytes()
 
 

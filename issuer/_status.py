@@ -45,9 +45,7 @@ class StatusBits:
         return zlib.compress(bytes(self.data), 9)
 
 
-def sign_status_list(
-    key: SigningKey, bits: StatusBits, *, uri: str, iat: int, exp: int, ttl: int
-) -> str:
+def sign_status_list(key: SigningKey, bits: StatusBits, *, uri: str, iat: int, exp: int, ttl: int) -> str:
     """Return a signed status list token for list ``uri``."""
     header = json_compact({"alg": "ES256", "kid": key.kid, "typ": "statuslist+jwt"})
     payload = json_compact(

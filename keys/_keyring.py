@@ -155,11 +155,7 @@ class KeyRing:
 
     def published(self, *, now: int) -> list[KeyRecord]:
         """Return the keys a JWKS must show at ``now``: active, retired until expiry, withdrawn."""
-        return [
-            r
-            for r in self.records
-            if r.state != "retired" or r.publish_until is None or r.publish_until >= now
-        ]
+        return [r for r in self.records if r.state != "retired" or r.publish_until is None or r.publish_until >= now]
 
     def jwks(self, *, now: int, issuer: str | None = None) -> dict[str, Any]:
         """Return the JWKS document of the published keys."""

@@ -29,8 +29,10 @@ def test_good_applications_pass():
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"resident_id": WORKER["resident_id"][:-1] + ("0" if WORKER["resident_id"][-1] != "0" else "1")},
-         ("resident_id", "checksum")),
+        (
+            {"resident_id": WORKER["resident_id"][:-1] + ("0" if WORKER["resident_id"][-1] != "0" else "1")},
+            ("resident_id", "checksum"),
+        ),
         ({"resident_id": "12345"}, ("resident_id", "format")),
         ({"origin_region": "999999"}, ("origin_region", "region")),
         ({"origin_region": "440305"}, ("origin_region", "scope")),

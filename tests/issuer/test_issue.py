@@ -21,7 +21,11 @@ def test_issued_certificate_verifies_offline(signing_key, trust):
     assert result.valid, result.reason
     c = result.certificate
     assert (c.name, c.masked_id_display, c.kind_name, c.issuer) == (
-        "张伟明", "510321********1234", "return-to-work", "510321")
+        "张伟明",
+        "510321********1234",
+        "return-to-work",
+        "510321",
+    )
     assert c.status.idx == 77 and c.status.lst == 0
     assert c.expires - c.valid_from == dt.timedelta(days=14)
 
@@ -58,9 +62,11 @@ def test_signatures_are_low_s_and_deterministic(signing_key):
 
 
 def test_typical_worker_certificate_fits_qr_version_13(signing_key):
-    cert = Issuer(authority="510321", signing_key=signing_key).issue(parse_application(WORKER), now=NOW, status=(3, 131071))
+    cert = Issuer(authority="510321", signing_key=signing_key).issue(
+        parse_application(WORKER), now=NOW, status=(3, 131071)
+    )
     assert qr_version(cert.qr_text) <= 13
-    assert cert.qr_text.startswith(QR_PREFIX) and cert.qr_text[len(QR_PREFIX):].isdigit()
+    assert cert.qr_text.startswith(QR_PREFIX) and cert.qr_text[len(QR_PREFIX) :].isdigit()
 
 
 def test_png_reads_back_with_zxing(signing_key):

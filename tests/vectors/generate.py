@@ -228,204 +228,500 @@ def build() -> dict[str, dict[str, Any]]:
         cases[name] = case(description, claims=claims, **kw)
 
     # ---- valid ---------------------------------------------------------------
-    add("valid/return-to-work.json", "typical worker certificate, three-character name, destination province",
-        rtw_claims(), valid=True, code="ok")
-    add("valid/return-to-work-minimal.json", "no optional claims, no status entry",
-        rtw_claims(dp=None, st=None, jti="AAAAAAAAAAAC"), valid=True, code="ok")
-    add("valid/return-to-work-full.json", "employer and point-to-point bus plate",
-        rtw_claims(em="深圳市华强电子有限公司", vp="川C12345", jti="AAAAAAAAAAAD"), valid=True, code="ok")
-    add("valid/quarantine-released.json", "released from quarantine observation on 2020-02-20",
-        rtw_claims(q=20200220, hc="y", jti="AAAAAAAAAAAE"), valid=True, code="ok")
-    add("valid/freight-driver.json", "driver, nucleic acid test sampled 6 hours before issue",
-        freight_claims(), key=b, valid=True, code="ok")
-    add("valid/freight-passenger-antigen.json", "passenger, antigen test",
-        freight_claims(r="p", tk="a", jti="AAAAAAAAAAAG"), key=b, valid=True, code="ok")
-    add("valid/retired-key.json", "signed by a retired key that is still published",
-        rtw_claims(jti="AAAAAAAAAAAH"), key=retired, valid=True, code="ok")
-    add("valid/leeway-before-nbf.json", "verified 299 s before nbf: inside the clock leeway",
-        rtw_claims(jti="AAAAAAAAAAAI"), at=ISSUED - dt.timedelta(seconds=299), valid=True, code="ok")
-    add("valid/leeway-after-exp.json", "verified 299 s after exp: inside the clock leeway",
-        rtw_claims(jti="AAAAAAAAAAAJ"), at=ISSUED + dt.timedelta(days=14, seconds=299), valid=True, code="ok")
-    add("valid/valid-from-later.json", "issued now, valid from the day of travel (iat before nbf)",
-        rtw_claims(iat=T0 - DAY, jti="AAAAAAAAAAAK"), valid=True, code="ok")
-    add("valid/status-valid.json", "status list at hand, entry 4242 is 0 (valid)",
-        rtw_claims(), valid=True, code="ok", status_lists=[status])
+    add(
+        "valid/return-to-work.json",
+        "typical worker certificate, three-character name, destination province",
+        rtw_claims(),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/return-to-work-minimal.json",
+        "no optional claims, no status entry",
+        rtw_claims(dp=None, st=None, jti="AAAAAAAAAAAC"),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/return-to-work-full.json",
+        "employer and point-to-point bus plate",
+        rtw_claims(em="深圳市华强电子有限公司", vp="川C12345", jti="AAAAAAAAAAAD"),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/quarantine-released.json",
+        "released from quarantine observation on 2020-02-20",
+        rtw_claims(q=20200220, hc="y", jti="AAAAAAAAAAAE"),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/freight-driver.json",
+        "driver, nucleic acid test sampled 6 hours before issue",
+        freight_claims(),
+        key=b,
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/freight-passenger-antigen.json",
+        "passenger, antigen test",
+        freight_claims(r="p", tk="a", jti="AAAAAAAAAAAG"),
+        key=b,
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/retired-key.json",
+        "signed by a retired key that is still published",
+        rtw_claims(jti="AAAAAAAAAAAH"),
+        key=retired,
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/leeway-before-nbf.json",
+        "verified 299 s before nbf: inside the clock leeway",
+        rtw_claims(jti="AAAAAAAAAAAI"),
+        at=ISSUED - dt.timedelta(seconds=299),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/leeway-after-exp.json",
+        "verified 299 s after exp: inside the clock leeway",
+        rtw_claims(jti="AAAAAAAAAAAJ"),
+        at=ISSUED + dt.timedelta(days=14, seconds=299),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/valid-from-later.json",
+        "issued now, valid from the day of travel (iat before nbf)",
+        rtw_claims(iat=T0 - DAY, jti="AAAAAAAAAAAK"),
+        valid=True,
+        code="ok",
+    )
+    add(
+        "valid/status-valid.json",
+        "status list at hand, entry 4242 is 0 (valid)",
+        rtw_claims(),
+        valid=True,
+        code="ok",
+        status_lists=[status],
+    )
     _, plain = sign(rtw_claims(jti="AAAAAAAAAAAL"))
     cases["valid/compact-token-input.json"] = case(
-        "a bare compact token instead of QR text", claims=rtw_claims(jti="AAAAAAAAAAAL"), header=header_for(a),
-        token=plain, qr_text=plain, valid=True, code="ok"
+        "a bare compact token instead of QR text",
+        claims=rtw_claims(jti="AAAAAAAAAAAL"),
+        header=header_for(a),
+        token=plain,
+        qr_text=plain,
+        valid=True,
+        code="ok",
     )
 
     # ---- transport -------------------------------------------------------------
     good_header, good = sign(rtw_claims())
     good_qr = qr_encode(good)
-    cases["invalid/qr-prefix-wrong.json"] = case("EU DCC prefix", qr_text="HC1:" + good_qr[len(QR_PREFIX):],
-                                                 valid=False, code="bad_qr_prefix")
-    cases["invalid/qr-shc-prefix.json"] = case("SMART Health Card prefix", qr_text="shc:/" + good_qr[len(QR_PREFIX):],
-                                               valid=False, code="bad_qr_prefix")
-    cases["invalid/qr-odd-digits.json"] = case("odd number of digits", qr_text=good_qr[:-1],
-                                               valid=False, code="bad_qr_digits")
-    cases["invalid/qr-pair-out-of-range.json"] = case("digit pair 78 encodes no character",
-                                                      qr_text=good_qr[:-2] + "78", valid=False, code="bad_qr_digits")
-    cases["invalid/qr-non-digit.json"] = case("a letter among the digits", qr_text=good_qr[:-2] + "5A",
-                                              valid=False, code="bad_qr_digits")
-    cases["invalid/oversize-input.json"] = case("5,000 digits: larger than any certificate",
-                                                qr_text=QR_PREFIX + "56" * 2500, valid=False, code="input_too_large")
+    cases["invalid/qr-prefix-wrong.json"] = case(
+        "EU DCC prefix", qr_text="HC1:" + good_qr[len(QR_PREFIX) :], valid=False, code="bad_qr_prefix"
+    )
+    cases["invalid/qr-shc-prefix.json"] = case(
+        "SMART Health Card prefix", qr_text="shc:/" + good_qr[len(QR_PREFIX) :], valid=False, code="bad_qr_prefix"
+    )
+    cases["invalid/qr-odd-digits.json"] = case(
+        "odd number of digits", qr_text=good_qr[:-1], valid=False, code="bad_qr_digits"
+    )
+    cases["invalid/qr-pair-out-of-range.json"] = case(
+        "digit pair 78 encodes no character", qr_text=good_qr[:-2] + "78", valid=False, code="bad_qr_digits"
+    )
+    cases["invalid/qr-non-digit.json"] = case(
+        "a letter among the digits", qr_text=good_qr[:-2] + "5A", valid=False, code="bad_qr_digits"
+    )
+    cases["invalid/oversize-input.json"] = case(
+        "5,000 digits: larger than any certificate",
+        qr_text=QR_PREFIX + "56" * 2500,
+        valid=False,
+        code="input_too_large",
+    )
     # ---- JWS structure -----------------------------------------------------------
     h, p, s = good.split(".")
-    cases["invalid/two-segments.json"] = case("signature segment missing", token=f"{h}.{p}",
-                                              valid=False, code="malformed_token")
-    cases["invalid/empty-signature.json"] = case("empty signature segment", token=f"{h}.{p}.",
-                                                 valid=False, code="malformed_token")
+    cases["invalid/two-segments.json"] = case(
+        "signature segment missing", token=f"{h}.{p}", valid=False, code="malformed_token"
+    )
+    cases["invalid/empty-signature.json"] = case(
+        "empty signature segment", token=f"{h}.{p}.", valid=False, code="malformed_token"
+    )
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     stray = alphabet[alphabet.index(s[-1]) ^ 1]  # 86 characters: the last one has 4 unused bits
     cases["invalid/non-canonical-base64.json"] = case(
-        "signature's last character sets an unused bit", token=f"{h}.{p}.{s[:-1]}{stray}",
-        valid=False, code="bad_base64")
-    cases["invalid/padded-base64.json"] = case("padding is not allowed in JWS", token=f"{h}.{p}.{s}==",
-                                               valid=False, code="bad_base64")
-    cases["invalid/header-not-json.json"] = case("header is not JSON",
-                                                 token=forge(a, header=b"not json", payload=deflate(b"{}")),
-                                                 valid=False, code="bad_json")
+        "signature's last character sets an unused bit",
+        token=f"{h}.{p}.{s[:-1]}{stray}",
+        valid=False,
+        code="bad_base64",
+    )
+    cases["invalid/padded-base64.json"] = case(
+        "padding is not allowed in JWS", token=f"{h}.{p}.{s}==", valid=False, code="bad_base64"
+    )
+    cases["invalid/header-not-json.json"] = case(
+        "header is not JSON", token=forge(a, header=b"not json", payload=deflate(b"{}")), valid=False, code="bad_json"
+    )
     dup_header = json_compact(good_header)[:-1] + b',"alg":"none"}'
     cases["invalid/duplicate-key-header.json"] = case(
-        "header repeats alg (first ES256, then none)", token=forge(a, header=dup_header, payload=deflate(json_compact(rtw_claims()))),
-        valid=False, code="duplicate_json_key")
+        "header repeats alg (first ES256, then none)",
+        token=forge(a, header=dup_header, payload=deflate(json_compact(rtw_claims()))),
+        valid=False,
+        code="duplicate_json_key",
+    )
     # ---- header ---------------------------------------------------------------
-    unsigned = f"{seg({'alg': 'none', 'kid': a.kid, 'typ': 'hc1', 'zip': 'DEF'})}.{seg(deflate(json_compact(rtw_claims())))}"
-    cases["invalid/alg-none.json"] = case("alg none with a dummy signature", token=unsigned + "." + b64url_encode(b"\0" * 64),
-                                          valid=False, code="alg_not_allowed")
+    unsigned = (
+        f"{seg({'alg': 'none', 'kid': a.kid, 'typ': 'hc1', 'zip': 'DEF'})}.{seg(deflate(json_compact(rtw_claims())))}"
+    )
+    cases["invalid/alg-none.json"] = case(
+        "alg none with a dummy signature",
+        token=unsigned + "." + b64url_encode(b"\0" * 64),
+        valid=False,
+        code="alg_not_allowed",
+    )
     pem = a.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     hs_input = f"{seg(header_for(a, alg='HS256'))}.{seg(deflate(json_compact(rtw_claims())))}"
     hs_sig = hmac.new(pem, hs_input.encode(), hashlib.sha256).digest()
     cases["invalid/alg-hs256-key-confusion.json"] = case(
-        "HS256 with the issuer's public key PEM as the HMAC secret", token=f"{hs_input}.{b64url_encode(hs_sig)}",
-        valid=False, code="alg_not_allowed")
-    add("invalid/alg-es384.json", "ES384 header", rtw_claims(), header_changes={"alg": "ES384"},
-        valid=False, code="alg_not_allowed")
-    add("invalid/alg-missing.json", "no alg", rtw_claims(), header_changes={"alg": None},
-        valid=False, code="alg_not_allowed")
-    add("invalid/unknown-kid.json", "signed by a key that is not on the trust list", rtw_claims(), key=attacker,
-        valid=False, code="unknown_key")
-    add("invalid/kid-injection.json", "kid is a path traversal string", rtw_claims(),
-        header_changes={"kid": "../../etc/passwd"}, valid=False, code="bad_kid")
-    add("invalid/kid-missing.json", "no kid", rtw_claims(), header_changes={"kid": None},
-        valid=False, code="bad_kid")
-    add("invalid/kid-full-thumbprint.json", "kid is a full 43-character thumbprint", rtw_claims(),
-        header_changes={"kid": a.kid + "A" * 32}, valid=False, code="bad_kid")
+        "HS256 with the issuer's public key PEM as the HMAC secret",
+        token=f"{hs_input}.{b64url_encode(hs_sig)}",
+        valid=False,
+        code="alg_not_allowed",
+    )
+    add(
+        "invalid/alg-es384.json",
+        "ES384 header",
+        rtw_claims(),
+        header_changes={"alg": "ES384"},
+        valid=False,
+        code="alg_not_allowed",
+    )
+    add(
+        "invalid/alg-missing.json",
+        "no alg",
+        rtw_claims(),
+        header_changes={"alg": None},
+        valid=False,
+        code="alg_not_allowed",
+    )
+    add(
+        "invalid/unknown-kid.json",
+        "signed by a key that is not on the trust list",
+        rtw_claims(),
+        key=attacker,
+        valid=False,
+        code="unknown_key",
+    )
+    add(
+        "invalid/kid-injection.json",
+        "kid is a path traversal string",
+        rtw_claims(),
+        header_changes={"kid": "../../etc/passwd"},
+        valid=False,
+        code="bad_kid",
+    )
+    add("invalid/kid-missing.json", "no kid", rtw_claims(), header_changes={"kid": None}, valid=False, code="bad_kid")
+    add(
+        "invalid/kid-full-thumbprint.json",
+        "kid is a full 43-character thumbprint",
+        rtw_claims(),
+        header_changes={"kid": a.kid + "A" * 32},
+        valid=False,
+        code="bad_kid",
+    )
     jwk = {k: v for k, v in jwks({"x": trusted["a"]})["keys"][0].items() if k in ("kty", "crv", "x", "y")}
-    attacker_jwk = {k: v for k, v in jwks({"x": (attacker, "510321", "active")})["keys"][0].items()
-                    if k in ("kty", "crv", "x", "y")}
-    add("invalid/jwk-header.json", "attacker's own key embedded in the header (jwk)", rtw_claims(), key=attacker,
-        header_changes={"jwk": attacker_jwk, "kid": a.kid}, valid=False, code="forbidden_header")
-    add("invalid/jku-header.json", "jku points at an attacker's JWKS", rtw_claims(),
-        header_changes={"jku": "https://attacker.example/jwks.json"}, valid=False, code="forbidden_header")
-    add("invalid/x5u-header.json", "x5u header", rtw_claims(),
-        header_changes={"x5u": "https://attacker.example/cert.pem"}, valid=False, code="forbidden_header")
-    add("invalid/x5c-header.json", "x5c chain in the header", rtw_claims(),
-        header_changes={"x5c": ["MIIB"]}, valid=False, code="forbidden_header")
-    add("invalid/crit-header.json", "crit names an extension", rtw_claims(),
-        header_changes={"crit": ["exp"], "exp": T0}, valid=False, code="crit_unsupported")
-    add("invalid/typ-wrong.json", "typ JWT instead of hc1", rtw_claims(), header_changes={"typ": "JWT"},
-        valid=False, code="bad_typ")
-    add("invalid/typ-missing.json", "typ absent", rtw_claims(), header_changes={"typ": None},
-        valid=False, code="bad_typ")
-    add("invalid/zip-missing.json", "zip absent (payload still deflated)", rtw_claims(),
-        header_changes={"zip": None}, valid=False, code="bad_zip")
-    add("invalid/unknown-header.json", "an undefined header parameter", rtw_claims(),
-        header_changes={"cty": "JWT"}, valid=False, code="unknown_header")
+    attacker_jwk = {
+        k: v for k, v in jwks({"x": (attacker, "510321", "active")})["keys"][0].items() if k in ("kty", "crv", "x", "y")
+    }
+    add(
+        "invalid/jwk-header.json",
+        "attacker's own key embedded in the header (jwk)",
+        rtw_claims(),
+        key=attacker,
+        header_changes={"jwk": attacker_jwk, "kid": a.kid},
+        valid=False,
+        code="forbidden_header",
+    )
+    add(
+        "invalid/jku-header.json",
+        "jku points at an attacker's JWKS",
+        rtw_claims(),
+        header_changes={"jku": "https://attacker.example/jwks.json"},
+        valid=False,
+        code="forbidden_header",
+    )
+    add(
+        "invalid/x5u-header.json",
+        "x5u header",
+        rtw_claims(),
+        header_changes={"x5u": "https://attacker.example/cert.pem"},
+        valid=False,
+        code="forbidden_header",
+    )
+    add(
+        "invalid/x5c-header.json",
+        "x5c chain in the header",
+        rtw_claims(),
+        header_changes={"x5c": ["MIIB"]},
+        valid=False,
+        code="forbidden_header",
+    )
+    add(
+        "invalid/crit-header.json",
+        "crit names an extension",
+        rtw_claims(),
+        header_changes={"crit": ["exp"], "exp": T0},
+        valid=False,
+        code="crit_unsupported",
+    )
+    add(
+        "invalid/typ-wrong.json",
+        "typ JWT instead of hc1",
+        rtw_claims(),
+        header_changes={"typ": "JWT"},
+        valid=False,
+        code="bad_typ",
+    )
+    add(
+        "invalid/typ-missing.json",
+        "typ absent",
+        rtw_claims(),
+        header_changes={"typ": None},
+        valid=False,
+        code="bad_typ",
+    )
+    add(
+        "invalid/zip-missing.json",
+        "zip absent (payload still deflated)",
+        rtw_claims(),
+        header_changes={"zip": None},
+        valid=False,
+        code="bad_zip",
+    )
+    add(
+        "invalid/unknown-header.json",
+        "an undefined header parameter",
+        rtw_claims(),
+        header_changes={"cty": "JWT"},
+        valid=False,
+        code="unknown_header",
+    )
     _ = jwk
     # ---- signature -----------------------------------------------------------------
     sig = b64url_decode(s, "signature")
     r_int, s_int = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     der = _der(r_int, s_int)
-    cases["invalid/der-signature.json"] = case("signature DER-encoded instead of r||s",
-                                               token=f"{h}.{p}.{b64url_encode(der)}", valid=False, code="bad_signature")
-    cases["invalid/signature-r-zero.json"] = case("r = 0", token=f"{h}.{p}.{b64url_encode(bytes(32) + sig[32:])}",
-                                                  valid=False, code="bad_signature")
+    cases["invalid/der-signature.json"] = case(
+        "signature DER-encoded instead of r||s",
+        token=f"{h}.{p}.{b64url_encode(der)}",
+        valid=False,
+        code="bad_signature",
+    )
+    cases["invalid/signature-r-zero.json"] = case(
+        "r = 0", token=f"{h}.{p}.{b64url_encode(bytes(32) + sig[32:])}", valid=False, code="bad_signature"
+    )
     cases["invalid/signature-s-order.json"] = case(
-        "s = n (out of range)", token=f"{h}.{p}.{b64url_encode(sig[:32] + P256_ORDER.to_bytes(32, 'big'))}",
-        valid=False, code="bad_signature")
+        "s = n (out of range)",
+        token=f"{h}.{p}.{b64url_encode(sig[:32] + P256_ORDER.to_bytes(32, 'big'))}",
+        valid=False,
+        code="bad_signature",
+    )
     cases["invalid/high-s.json"] = case(
         "the (r, n - s) twin of a valid signature: verifies mathematically, but hcert signatures are low-s",
         token=forge(a, header=good_header, payload=deflate(json_compact(rtw_claims())), high_s=True),
-        valid=False, code="signature_not_canonical")
+        valid=False,
+        code="signature_not_canonical",
+    )
     cases["invalid/signature-from-other-key.json"] = case(
         "kid of the trusted key, signature made by the attacker's key",
         token=forge(attacker, header=good_header, payload=deflate(json_compact(rtw_claims()))),
-        valid=False, code="bad_signature")
+        valid=False,
+        code="bad_signature",
+    )
     tampered = deflate(json_compact(rtw_claims(n="王五")))
-    cases["invalid/payload-tampered.json"] = case("payload replaced after signing",
-                                                  token=f"{h}.{b64url_encode(tampered)}.{s}", valid=False,
-                                                  code="bad_signature")
+    cases["invalid/payload-tampered.json"] = case(
+        "payload replaced after signing", token=f"{h}.{b64url_encode(tampered)}.{s}", valid=False, code="bad_signature"
+    )
     # ---- payload (all correctly signed by the trusted key) ------------------------------
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb_data = bomb.compress(b'{"n":"' + b"A" * 1_000_000) + bomb.flush()
     cases["invalid/decompression-bomb.json"] = case(
-        "signed payload that inflates to over 1 MB", token=forge(a, header=good_header, payload=bomb_data),
-        valid=False, code="payload_too_large")
+        "signed payload that inflates to over 1 MB",
+        token=forge(a, header=good_header, payload=bomb_data),
+        valid=False,
+        code="payload_too_large",
+    )
     cases["invalid/payload-not-deflated.json"] = case(
-        "zip DEF but the payload is plain JSON", token=forge(a, header=good_header, payload=json_compact(rtw_claims())),
-        valid=False, code="decompression_failed")
+        "zip DEF but the payload is plain JSON",
+        token=forge(a, header=good_header, payload=json_compact(rtw_claims())),
+        valid=False,
+        code="decompression_failed",
+    )
     cases["invalid/deflate-trailing-data.json"] = case(
         "bytes after the end of the DEFLATE stream",
         token=forge(a, header=good_header, payload=deflate(json_compact(rtw_claims())) + b"\0junk"),
-        valid=False, code="decompression_failed")
+        valid=False,
+        code="decompression_failed",
+    )
     cases["invalid/payload-zlib-wrapped.json"] = case(
         "zlib header instead of raw DEFLATE",
         token=forge(a, header=good_header, payload=zlib.compress(json_compact(rtw_claims()))),
-        valid=False, code="decompression_failed")
+        valid=False,
+        code="decompression_failed",
+    )
     cases["invalid/payload-not-json.json"] = case(
-        "payload is not JSON", token=forge(a, header=good_header, payload=deflate(b"\xff\xfe not json")),
-        valid=False, code="bad_json")
+        "payload is not JSON",
+        token=forge(a, header=good_header, payload=deflate(b"\xff\xfe not json")),
+        valid=False,
+        code="bad_json",
+    )
     cases["invalid/payload-array.json"] = case(
-        "payload is a JSON array", token=forge(a, header=good_header, payload=deflate(b"[1,2,3]")),
-        valid=False, code="bad_json")
+        "payload is a JSON array",
+        token=forge(a, header=good_header, payload=deflate(b"[1,2,3]")),
+        valid=False,
+        code="bad_json",
+    )
     dup_payload = json_compact(rtw_claims())[:-1] + ',"n":"王五"}'.encode()
     cases["invalid/duplicate-key-payload.json"] = case(
-        "payload repeats the name claim", token=forge(a, header=good_header, payload=deflate(dup_payload)),
-        valid=False, code="duplicate_json_key")
+        "payload repeats the name claim",
+        token=forge(a, header=good_header, payload=deflate(dup_payload)),
+        valid=False,
+        code="duplicate_json_key",
+    )
     nan_payload = json_compact(rtw_claims())[:-1] + b',"exp":NaN}'
     cases["invalid/payload-nan.json"] = case(
-        "NaN constant in the payload", token=forge(a, header=good_header, payload=deflate(nan_payload)),
-        valid=False, code="bad_json")
+        "NaN constant in the payload",
+        token=forge(a, header=good_header, payload=deflate(nan_payload)),
+        valid=False,
+        code="bad_json",
+    )
     # ---- claims -------------------------------------------------------------------------
     add("invalid/claim-missing-exp.json", "no exp", rtw_claims(exp=None), valid=False, code="bad_claims")
-    add("invalid/claim-unknown.json", "a claim the format does not define", rtw_claims(idn="510321199003071234"),
-        valid=False, code="bad_claims")
-    add("invalid/claim-full-id-number.json", "full 18-character ID number instead of the masked form",
-        rtw_claims(id="510321199003071234"), valid=False, code="bad_claims")
-    add("invalid/claim-exp-as-string.json", "exp is a string", rtw_claims(exp=str(T0 + 14 * DAY)),
-        valid=False, code="bad_claims")
+    add(
+        "invalid/claim-unknown.json",
+        "a claim the format does not define",
+        rtw_claims(idn="510321199003071234"),
+        valid=False,
+        code="bad_claims",
+    )
+    add(
+        "invalid/claim-full-id-number.json",
+        "full 18-character ID number instead of the masked form",
+        rtw_claims(id="510321199003071234"),
+        valid=False,
+        code="bad_claims",
+    )
+    add(
+        "invalid/claim-exp-as-string.json",
+        "exp is a string",
+        rtw_claims(exp=str(T0 + 14 * DAY)),
+        valid=False,
+        code="bad_claims",
+    )
     add("invalid/claim-bool-as-int.json", "sy is true, not 0", rtw_claims(sy=True), valid=False, code="bad_claims")
-    add("invalid/claim-residency-short.json", "resident since 10 days before issue",
-        rtw_claims(rs=20200229), valid=False, code="bad_claims")
-    add("invalid/claim-quarantine-future.json", "quarantine released after the issue date",
-        rtw_claims(q=20200312), valid=False, code="bad_claims")
+    add(
+        "invalid/claim-residency-short.json",
+        "resident since 10 days before issue",
+        rtw_claims(rs=20200229),
+        valid=False,
+        code="bad_claims",
+    )
+    add(
+        "invalid/claim-quarantine-future.json",
+        "quarantine released after the issue date",
+        rtw_claims(q=20200312),
+        valid=False,
+        code="bad_claims",
+    )
     add("invalid/claim-health-code-red.json", "red health code", rtw_claims(hc="r"), valid=False, code="bad_claims")
-    add("invalid/claim-bad-plate.json", "malformed vehicle plate", freight_claims(vp="ABC123"), key=b,
-        valid=False, code="bad_claims")
+    add(
+        "invalid/claim-bad-plate.json",
+        "malformed vehicle plate",
+        freight_claims(vp="ABC123"),
+        key=b,
+        valid=False,
+        code="bad_claims",
+    )
     add("invalid/claim-exp-before-nbf.json", "exp before nbf", rtw_claims(exp=T0 - 1), valid=False, code="bad_claims")
     # ---- time ---------------------------------------------------------------------------
-    add("invalid/expired.json", "verified 15 days after issue", rtw_claims(),
-        at=ISSUED + dt.timedelta(days=15), valid=False, code="expired")
-    add("invalid/expired-past-leeway.json", "verified 301 s after exp", rtw_claims(),
-        at=ISSUED + dt.timedelta(days=14, seconds=301), valid=False, code="expired")
-    add("invalid/not-yet-valid.json", "issued yesterday, valid from tomorrow, verified today",
-        rtw_claims(iat=T0 - DAY, nbf=T0 + DAY), valid=False, code="not_yet_valid")
-    add("invalid/issued-in-future.json", "verified an hour before the issue time", rtw_claims(),
-        at=ISSUED - dt.timedelta(hours=1), valid=False, code="issued_in_future")
+    add(
+        "invalid/expired.json",
+        "verified 15 days after issue",
+        rtw_claims(),
+        at=ISSUED + dt.timedelta(days=15),
+        valid=False,
+        code="expired",
+    )
+    add(
+        "invalid/expired-past-leeway.json",
+        "verified 301 s after exp",
+        rtw_claims(),
+        at=ISSUED + dt.timedelta(days=14, seconds=301),
+        valid=False,
+        code="expired",
+    )
+    add(
+        "invalid/not-yet-valid.json",
+        "issued yesterday, valid from tomorrow, verified today",
+        rtw_claims(iat=T0 - DAY, nbf=T0 + DAY),
+        valid=False,
+        code="not_yet_valid",
+    )
+    add(
+        "invalid/issued-in-future.json",
+        "verified an hour before the issue time",
+        rtw_claims(),
+        at=ISSUED - dt.timedelta(hours=1),
+        valid=False,
+        code="issued_in_future",
+    )
     # ---- trust and status ---------------------------------------------------------------
-    add("invalid/withdrawn-key.json", "signed by a withdrawn (compromised) key", rtw_claims(), key=withdrawn,
-        valid=False, code="key_withdrawn")
-    add("invalid/issuer-key-mismatch.json", "authority 420100's key signs a certificate claiming iss 510321",
-        rtw_claims(), key=b, valid=False, code="unknown_issuer")
-    add("invalid/revoked.json", "status list entry 4243 is 1 (revoked)", rtw_claims(st=[4243, 0]),
-        status_lists=[status], valid=False, code="revoked")
-    add("invalid/suspended.json", "status list entry 4244 is 2 (suspended)", rtw_claims(st=[4244, 0]),
-        status_lists=[status], valid=False, code="suspended")
-    add("invalid/status-index-past-end.json", "status index beyond the list's 131,072 entries",
-        rtw_claims(st=[200000, 0]), status_lists=[status], valid=False, code="status_unavailable")
+    add(
+        "invalid/withdrawn-key.json",
+        "signed by a withdrawn (compromised) key",
+        rtw_claims(),
+        key=withdrawn,
+        valid=False,
+        code="key_withdrawn",
+    )
+    add(
+        "invalid/issuer-key-mismatch.json",
+        "authority 420100's key signs a certificate claiming iss 510321",
+        rtw_claims(),
+        key=b,
+        valid=False,
+        code="unknown_issuer",
+    )
+    add(
+        "invalid/revoked.json",
+        "status list entry 4243 is 1 (revoked)",
+        rtw_claims(st=[4243, 0]),
+        status_lists=[status],
+        valid=False,
+        code="revoked",
+    )
+    add(
+        "invalid/suspended.json",
+        "status list entry 4244 is 2 (suspended)",
+        rtw_claims(st=[4244, 0]),
+        status_lists=[status],
+        valid=False,
+        code="suspended",
+    )
+    add(
+        "invalid/status-index-past-end.json",
+        "status index beyond the list's 131,072 entries",
+        rtw_claims(st=[200000, 0]),
+        status_lists=[status],
+        valid=False,
+        code="status_unavailable",
+    )
 
     files: dict[str, dict[str, Any]] = {"jwks.json": jwks(trusted)}
     files.update(cases)

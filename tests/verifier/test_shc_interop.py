@@ -77,7 +77,7 @@ def test_some_spec_examples_carry_high_s_and_hcert_profile_would_refuse_them():
 
 def test_tampered_example_fails():
     token = (EXAMPLES / "example-00-d-jws.txt").read_text().strip()
-    h, p, s = token.split(".")
+    h, _, s = token.split(".")
     other = (EXAMPLES / "example-03-d-jws.txt").read_text().strip().split(".")[1]
     with pytest.raises(BadSignature):
         verify_compact_jws(f"{h}.{other}.{s}", shc_keys())

@@ -17,9 +17,9 @@ from ._errors import BadClaims
 
 __all__ = [
     "CST",
+    "KINDS",
     "KIND_FREIGHT_TEST",
     "KIND_RETURN_TO_WORK",
-    "KINDS",
     "MIN_RESIDENCY_DAYS",
     "Certificate",
     "StatusReference",
@@ -50,6 +50,9 @@ PLATE = re.compile(
 _MAX_TEXT = 64
 _TIME_MIN = 1_577_836_800  # 2020-01-01T00:00:00Z; no certificate predates the format
 _TIME_MAX = 4_102_444_800  # 2100-01-01T00:00:00Z
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_CST_OFFSET = 8 * 3600
 
 _COMMON = {"iss", "nbf", "exp", "jti", "iat", "st", "k", "n", "id"}
 _ALLOWED = {
@@ -100,18 +103,37 @@ class StatusReference:
 
 @dataclass(frozen=True)
 class Certificate:
-    """A verified certificate: what a guard needs, plus every claim."""
+    """A verified certificate: what a guard needs, plus every claim.
+
+    Times are kept as Unix seconds (``iat``, ``nbf``, ``exp``) and shown as
+    aware datetimes by the properties.
+    """
 
     kind: str
     issuer: str
     jti: str
     name: str
     masked_id: str
-    issued_at: dt.datetime
-    valid_from: dt.datetime
-    expires: dt.datetime
+    iat: int
+    nbf: int
+    exp: int
     status: StatusReference | None
     claims: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def issued_at(self) -> dt.datetime:
+        """Return the issue time (``iat``, or ``nbf`` when there is no ``iat``)."""
+        return _utc(self.iat)
+
+    @property
+    def valid_from(self) -> dt.datetime:
+        """Return the start of validity (``nbf``)."""
+        return _utc(self.nbf)
+
+    @property
+    def expires(self) -> dt.datetime:
+        """Return the end of validity (``exp``)."""
+        return _utc(self.exp)
 
     @property
     def kind_name(self) -> str:
@@ -131,9 +153,9 @@ class Certificate:
             "id": self.jti,
             "name": self.name,
             "masked_id": self.masked_id_display,
-            "issued_at": self.issued_at.isoformat(),
-            "valid_from": self.valid_from.isoformat(),
-            "expires": self.expires.isoformat(),
+            "issued_at": self.issued_at.astimezone(CST).isoformat(),
+            "valid_from": self.valid_from.astimezone(CST).isoformat(),
+            "expires": self.expires.astimezone(CST).isoformat(),
             "claims": dict(self.claims),
         }
 
@@ -177,7 +199,7 @@ def _date(claims: Mapping[str, Any], name: str) -> dt.date:
 
 
 def _utc(ts: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
 def parse_claims(claims: Mapping[str, Any]) -> Certificate:
@@ -187,9 +209,8 @@ def parse_claims(claims: Mapping[str, Any]) -> Certificate:
     time in the verifier. Raises :class:`BadClaims` naming the claim.
     """
     kind = _choice(claims, "k", (KIND_RETURN_TO_WORK, KIND_FREIGHT_TEST))
-    unknown = set(claims) - _ALLOWED[kind]
-    if unknown:
-        raise _fail(sorted(unknown)[0], f"is not defined for kind {kind!r}")
+    if not _ALLOWED[kind].issuperset(claims):
+        raise _fail(sorted(set(claims) - _ALLOWED[kind])[0], f"is not defined for kind {kind!r}")
     iss = _text(claims, "iss", _AUTHORITY)
     nbf = _int(claims, "nbf", _TIME_MIN, _TIME_MAX)
     exp = _int(claims, "exp", _TIME_MIN, _TIME_MAX)
@@ -202,14 +223,18 @@ def parse_claims(claims: Mapping[str, Any]) -> Certificate:
     status = None
     if "st" in claims:
         st = claims["st"]
-        if (
-            not isinstance(st, list)
-            or len(st) != 2
-            or any(type(v) is not int or not 0 <= v < 2**31 for v in st)
+        if not (
+            type(st) is list
+            and len(st) == 2
+            and type(st[0]) is int
+            and type(st[1]) is int
+            and 0 <= st[0] < 2**31
+            and 0 <= st[1] < 2**31
         ):
             raise _fail("st", "must be [index, list number] with two non-negative integers")
         status = StatusReference(iss, st[1], st[0])
-    issue_day = _utc(iat).astimezone(CST).date()
+    # The issue date in China Standard Time, without building datetimes.
+    issue_day = _EPOCH_DAY + dt.timedelta(days=(iat + _CST_OFFSET) // 86400)
     if kind == KIND_RETURN_TO_WORK:
         _text(claims, "o", _REGION)
         since = _date(claims, "rs")
@@ -245,9 +270,9 @@ def parse_claims(claims: Mapping[str, Any]) -> Certificate:
         jti=jti,
         name=name,
         masked_id=masked,
-        issued_at=_utc(iat),
-        valid_from=_utc(nbf),
-        expires=_utc(exp),
+        iat=iat,
+        nbf=nbf,
+        exp=exp,
         status=status,
         claims=claims,
     )

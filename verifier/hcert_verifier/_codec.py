@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import zlib
 from typing import Any
 
@@ -55,7 +54,8 @@ _BCD = bytes(_BCD_TABLE)
 _ENCODE_TABLE = {chr(v + _OFFSET): f"{v:02d}" for v in range(_MAX_PAIR + 1)}
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = {0: b"", 2: b"==", 3: b"="}
 _B64URL_INDEX = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
 # Bits of the last character that carry no data, by len(segment) % 4.
 _B64URL_SPARE_BITS = {2: 0x0F, 3: 0x03}
@@ -75,10 +75,14 @@ def qr_decode(qr_text: str, prefix: str = QR_PREFIX, *, limit: int = MAX_QR_TEXT
         raise InputTooLarge(f"QR text is {len(qr_text)} characters; the limit is {limit}")
     if not qr_text.startswith(prefix):
         raise BadQrPrefix(f"QR text must start with {prefix!r}")
-    digits = qr_text[len(prefix) :]
-    if not digits or len(digits) % 2 or not (digits.isascii() and digits.isdigit()):
+    try:
+        digits = qr_text[len(prefix) :].encode("ascii")
+    except UnicodeEncodeError:
+        raise BadQrDigits("QR text after the prefix must be ASCII digits") from None
+    # Deleting every digit must leave nothing (unhexlify alone would take a-f).
+    if not digits or len(digits) % 2 or digits.translate(None, b"0123456789"):
         raise BadQrDigits("QR text after the prefix must be a non-empty even run of ASCII digits")
-    raw = bytes.fromhex(digits).translate(_BCD)
+    raw = binascii.unhexlify(digits).translate(_BCD)
     if 0 in raw:
         raise BadQrDigits("QR text has a digit pair above 77, which encodes no token character")
     return raw.decode("ascii")
@@ -91,16 +95,22 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(segment: str, what: str) -> bytes:
     """Decode canonical unpadded base64url, or raise :class:`BadBase64` naming ``what``."""
-    if len(segment) % 4 == 1 or not _B64URL_RE.fullmatch(segment):
+    try:
+        data = segment.encode("ascii")
+    except (AttributeError, UnicodeEncodeError) as e:
+        raise BadBase64(f"{what} is not unpadded base64url") from e
+    # strict_mode refuses bytes outside the standard alphabet after translation;
+    # "+", "/" and "=" would pass it, so they are refused first.
+    if b"=" in data or b"+" in data or b"/" in data or len(data) % 4 == 1:
         raise BadBase64(f"{what} is not unpadded base64url")
     # Reject non-canonical encodings (stray bits in the last character) so that
     # one byte string has exactly one textual form.
-    spare = _B64URL_SPARE_BITS.get(len(segment) % 4)
-    if spare and _B64URL_INDEX[segment[-1]] & spare:
+    spare = _B64URL_SPARE_BITS.get(len(data) % 4)
+    if spare and _B64URL_INDEX.get(segment[-1], 0) & spare:
         raise BadBase64(f"{what} is not canonical base64url")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as e:  # pragma: no cover - regex guards this
+        return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[len(data) % 4], strict_mode=True)
+    except (binascii.Error, ValueError) as e:
         raise BadBase64(f"{what} is not unpadded base64url") from e
 
 

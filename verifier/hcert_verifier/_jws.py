@@ -89,7 +89,9 @@ def check_header(
     # Order matters: report the most dangerous defect first.
     forbidden = FORBIDDEN_HEADERS.intersection(unverified_header)
     if forbidden:
-        raise ForbiddenHeader(f"header parameter {sorted(forbidden)[0]!r} is refused: keys come only from the trust list")
+        raise ForbiddenHeader(
+            f"header parameter {sorted(forbidden)[0]!r} is refused: keys come only from the trust list"
+        )
     if unverified_header.get("alg") != ALGORITHM:
         raise AlgorithmNotAllowed(f"alg must be {ALGORITHM}, not {unverified_header.get('alg')!r}")
     if "crit" in unverified_header:

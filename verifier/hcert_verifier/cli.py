@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # inspect's structural errors are a verdict on the input; trust and image
         # errors are I/O. Either way one line, never a traceback.
         print(f"hcert-verify: {e.diagnostics()}", file=sys.stderr)
-        return EXIT_INVALID if args.command == "inspect" and e.code not in ("trust_error", "qr_unreadable") else EXIT_USAGE
+        return (
+            EXIT_INVALID if args.command == "inspect" and e.code not in ("trust_error", "qr_unreadable") else EXIT_USAGE
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

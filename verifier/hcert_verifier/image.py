@@ -38,7 +38,7 @@ def read_qr_image(path: str | os.PathLike[str]) -> str:
             gray = img.convert("L")
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ImageError(f"cannot read image {os.fspath(path)!r}") from e
-    barcode = zxingcpp.read_barcode(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    barcode = zxingcpp.read_barcode(gray, formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
     if barcode is None or not barcode.valid:
         raise ImageError("no readable QR code in the image")
     return str(barcode.text)

@@ -121,7 +121,12 @@ def _decode_at(token: str, public_key: Any, at: int | None) -> dict[str, Any]:
         token,
         key=public_key,
         algorithms=["ES256"],
-        options={"require": ["sub", "iat", "status_list"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        options={
+            "require": ["sub", "iat", "status_list"],
+            "verify_exp": False,
+            "verify_iat": False,
+            "verify_nbf": False,
+        },
     )
     exp = claims.get("exp")
     if exp is not None and not isinstance(exp, int):

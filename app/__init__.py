@@ -1,0 +1,1 @@
+"""hcert issuing service (FastAPI)."""
