@@ -74,12 +74,15 @@ class KeyRing:
         self.directory = Path(directory)
         self._passphrase = passphrase
         self._active: SigningKey | None = None
+        self._mtime: float | None = None
         self._records = self._load_records()
 
     # -- metadata -------------------------------------------------------------
     def _load_records(self) -> list[KeyRecord]:
         path = self.directory / "keyring.json"
-        if not path.exists():
+        try:
+            self._mtime = path.stat().st_mtime
+        except FileNotFoundError:
             return []
         try:
             raw = json.loads(path.read_text("utf-8"))
@@ -90,10 +93,21 @@ class KeyRing:
     def _save(self) -> None:
         body = json.dumps({"keys": [asdict(r) for r in self._records]}, indent=2).encode()
         _atomic_write(self.directory / "keyring.json", body)
+        self._mtime = (self.directory / "keyring.json").stat().st_mtime
+
+    def _refresh(self) -> None:
+        # Another process (a second app instance, the hcert CLI) may have rotated.
+        try:
+            mtime = (self.directory / "keyring.json").stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime != self._mtime:
+            self._records = self._load_records()
 
     @property
     def records(self) -> tuple[KeyRecord, ...]:
         """Return every key's public metadata, newest first."""
+        self._refresh()
         return tuple(sorted(self._records, key=lambda r: r.created, reverse=True))
 
     # -- lifecycle ------------------------------------------------------------
@@ -105,6 +119,7 @@ class KeyRing:
 
     def active(self) -> SigningKey:
         """Load and return the active signing key."""
+        self._refresh()
         record = next((r for r in self._records if r.state == "active"), None)
         if record is None:
             raise KeyRingError(f"no active key in {self.directory}")

@@ -69,3 +69,97 @@ def run_module(*args: str, input: str | None = None):
     import subprocess
 
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, input=input, timeout=120)
+
+
+def free_port() -> int:
+    """Return a free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """Start a private redis-server on a free loopback port for the test session."""
+    import shutil
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; scripts/test installs it")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    """Each backend in turn: SQLite in a temporary folder, Redis flushed."""
+    from app.store import open_store
+
+    if request.param == "sqlite":
+        s = open_store("sqlite", path=str(tmp_path / "hcert.sqlite3"))
+    else:
+        url = request.getfixturevalue("redis_url")
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        s = open_store("redis", url=url)
+    yield s
+    s.close()
+
+
+class Clock:
+    """A settable clock for the app."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock(NOW)
+
+
+@pytest.fixture
+def app_client(store, tmp_path, clock):
+    """A TestClient of the app on ``store``, with the development authority and an operator."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", base_url="https://hcert.test")
+    app = create_app(settings, store=store, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        service = app.state.service
+        _, token = service.create_operator("510321", "clerk", "operator", actor="test", now=NOW)
+        client.headers["Authorization"] = f"Bearer {token}"
+        client.service = service  # type: ignore[attr-defined]
+        yield client

@@ -1,0 +1,107 @@
+"""``create_app()``: the FastAPI application, built in a lifespan, no import-time state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .metrics import Metrics
+from .problems import install_handlers, problem
+from .routes import admin, certificates, ops, status
+from .service import IssuingService, data_path
+from .settings import Settings
+from .store import Store, open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("hcert")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before the route reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> FastAPI:
+    """Build the app. The store opens and the development authority is made in the lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        opened = store or open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
+        service = IssuingService(settings, opened)
+        service.ensure_development_setup(now=app.state.clock())
+        app.state.service = service
+        try:
+            yield
+        finally:
+            if store is None:
+                opened.close()
+
+    app = FastAPI(
+        title="hcert issuing service",
+        version="1.0.0",
+        summary="Cross-provincial health certificate mutual recognition: issuing, status lists, keys.",
+        lifespan=lifespan,
+    )
+    app.state.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    app.state.metrics = Metrics()
+    install_handlers(app)
+    for module in (certificates, status, admin, ops):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def count(request: Any, call_next: Any) -> Any:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        app.state.metrics.observe_request(
+            request.method, getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start
+        )
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

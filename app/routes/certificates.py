@@ -1,0 +1,264 @@
+"""Issue, list, get, render and change the status of certificates (an operator's own authority only)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from ..deps import Clock, MetricsDep, Service, Staff
+from ..pages import certificate_page, print_sheet
+from ..service import ServiceError
+
+router = APIRouter(prefix="/v1", tags=["certificates"])
+
+_WORKER_EXAMPLE = {
+    "kind": "return-to-work",
+    "name": "张伟明",
+    "resident_id": "510321199003071234",
+    "origin_region": "510321",
+    "resident_since": "2020-01-20",
+    "symptoms": [],
+    "quarantine": "never",
+    "health_code": "green",
+    "destination_province": "44",
+}
+_APPLICATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["kind", "name", "resident_id"],
+    "description": "A return-to-work or freight-test application; docs/API.md lists every field.",
+    "properties": {
+        "kind": {"enum": ["return-to-work", "freight-test"]},
+        "name": {"type": "string"},
+        "resident_id": {"type": "string", "description": "18-character GB 11643 number; only its masked form is signed"},
+        "origin_region": {"type": "string"}, "resident_since": {"type": "string", "format": "date"},
+        "symptoms": {"type": "array", "items": {"type": "string"}},
+        "quarantine": {"enum": ["never", "released", "under"]},
+        "quarantine_released_on": {"type": "string", "format": "date"},
+        "health_code": {"enum": ["green", "yellow", "red"]},
+        "destination_province": {"type": "string"}, "employer": {"type": "string"},
+        "vehicle_plate": {"type": "string"}, "valid_days": {"type": "integer"},
+        "role": {"enum": ["driver", "passenger"]}, "test_kind": {"enum": ["nucleic_acid", "antigen"]},
+        "test_result": {"enum": ["negative", "positive"]}, "sampled_at": {"type": "string", "format": "date-time"},
+        "testing_institution": {"type": "string"}, "route_origin": {"type": "string"},
+        "route_destination": {"type": "string"}, "no_key_area_passage": {"type": "boolean"},
+    },
+}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=128, description="Retrying with the same key never issues twice."),
+]
+
+
+class StatusChange(BaseModel):
+    """Why the status changes; kept in the audit log."""
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+def _reply(status: int, body: str, replayed: bool) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(json.loads(body), status_code=status, headers=headers)
+
+
+@router.post(
+    "/certificates",
+    status_code=201,
+    summary="Issue one certificate",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _APPLICATION_SCHEMA, "example": _WORKER_EXAMPLE}}}},
+)
+async def issue_one(
+    request: Request, service: Service, operator: Staff, now: Clock, metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Check eligibility and sign. 201 with id, token, QR text and image links; 422 naming every bad field."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ServiceError("invalid_json", "the body is not JSON", 400) from e
+    if not isinstance(data, dict):
+        raise ServiceError("invalid_request", "the body must be one application object", 422)
+    assert operator.authority is not None
+    status, body, replayed = await run_in_threadpool(
+        service.issue, operator.authority, [data], operator=operator, now=now, idempotency_key=idempotency_key,
+        request_hash=hashlib.sha256(b"one:" + raw).hexdigest(),
+    )
+    result = json.loads(body)
+    if result["errors"]:
+        raise ServiceError("ineligible", "the application was refused", 422,
+                           [{k: v for k, v in e.items() if k != "row"} for e in result["errors"]])
+    if not replayed:
+        metrics.count_issued(operator.authority, result["issued"][0]["kind"])
+    return _reply(201, json.dumps({k: v for k, v in result["issued"][0].items() if k != "row"}, ensure_ascii=False),
+                  replayed)
+
+
+_CSV_COLUMNS = set(_APPLICATION_SCHEMA["properties"])
+
+
+def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ServiceError("invalid_csv", "the CSV is not UTF-8", 400) from e
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    unknown = [c for c in header if c not in _CSV_COLUMNS]
+    if not header or unknown:
+        raise ServiceError(
+            "invalid_csv", "the CSV header must name application fields", 422,
+            [{"row": 0, "field": c, "code": "unknown_column", "message": "not an application field"} for c in unknown],
+        )
+    try:
+        rows = []
+        for row in reader:
+            if None in row:
+                raise ServiceError("invalid_csv", f"row {reader.line_num - 1} has more cells than the header", 422,
+                                   [{"row": reader.line_num - 1, "field": "", "code": "extra_cells",
+                                     "message": "more cells than columns"}])
+            rows.append({k: v for k, v in row.items() if v not in (None, "")})
+        return rows
+    except csv.Error as e:
+        raise ServiceError("invalid_csv", f"the CSV is malformed: {e}", 400) from e
+
+
+@router.post(
+    "/certificates/batch",
+    summary="Issue a batch (a bus manifest) from JSON or CSV",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "applications": {"type": "array", "items": _APPLICATION_SCHEMA, "maxItems": 500}}}},
+        "text/csv": {"schema": {"type": "string"}, "example": "kind,name,resident_id,...\n"},
+    }}},
+    responses={201: {"description": "all rows issued"}, 207: {"description": "some rows refused"},
+               422: {"description": "every row refused"}},
+)
+async def issue_batch(
+    request: Request, service: Service, operator: Staff, now: Clock, metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Check every row, issue the good ones, report each bad row by number and field. Up to 500 rows."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "text/csv":
+        rows = _rows_from_csv(raw)
+    elif content_type == "application/json":
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ServiceError("invalid_json", "the body is not JSON", 400) from e
+        rows = data.get("applications") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise ServiceError("invalid_request", "the body must be {\"applications\": [...]}", 422,
+                               [{"field": "applications", "code": "required", "message": "a list of applications"}])
+    else:
+        raise ServiceError("unsupported_media_type", "send application/json or text/csv", 415)
+    if not rows:
+        raise ServiceError("empty_batch", "the batch has no rows", 422)
+    if len(rows) > service.settings.max_batch_rows:
+        raise ServiceError("too_many_rows", f"a batch has at most {service.settings.max_batch_rows} rows", 422)
+    assert operator.authority is not None
+    status, body, replayed = await run_in_threadpool(
+        service.issue, operator.authority, rows, operator=operator, now=now, idempotency_key=idempotency_key,
+        request_hash=hashlib.sha256(content_type.encode() + b":" + raw).hexdigest(),
+    )
+    if not replayed:
+        for item in json.loads(body)["issued"]:
+            metrics.count_issued(operator.authority, item["kind"])
+    return _reply(status, body, replayed)
+
+
+@router.get("/certificates", summary="List the authority's certificates")
+def list_certificates(
+    service: Service, operator: Staff,
+    kind: Annotated[Literal["return-to-work", "freight-test"] | None, Query()] = None,
+    issued_from: Annotated[int | None, Query(description="Unix seconds, inclusive")] = None,
+    issued_to: Annotated[int | None, Query(description="Unix seconds, exclusive")] = None,
+    kid: Annotated[str | None, Query(max_length=11, description="signing key (for a key compromise)")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Newest first, paged, filterable by kind, issue time and signing key."""
+    assert operator.authority is not None
+    records, total = service.store.list_certificates(
+        operator.authority, kind={"return-to-work": "w", "freight-test": "f"}.get(kind or ""),
+        issued_from=issued_from, issued_to=issued_to, kid=kid, offset=(page - 1) * page_size, limit=page_size,
+    )
+    return {"page": page, "page_size": page_size, "total": total, "items": [service.describe(r) for r in records]}
+
+
+@router.get("/certificates/{jti}", summary="Get one certificate")
+def get_certificate(jti: str, service: Service, operator: Staff) -> dict[str, Any]:
+    """404 for an unknown id or another authority's certificate."""
+    assert operator.authority is not None
+    return service.describe(service.certificate(operator.authority, jti))
+
+
+@router.get("/certificates/{jti}/qr.png", summary="QR code as PNG", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def qr_png(jti: str, service: Service, operator: Staff) -> Response:
+    """Rendered on first request, then cached."""
+    assert operator.authority is not None
+    record = service.certificate(operator.authority, jti)
+    return Response(service.render(record, "png"), media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/certificates/{jti}/qr.svg", summary="QR code as SVG", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}})
+def qr_svg(jti: str, service: Service, operator: Staff) -> Response:
+    """Rendered on first request, then cached."""
+    assert operator.authority is not None
+    record = service.certificate(operator.authority, jti)
+    return Response(service.render(record, "svg"), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/certificates/{jti}/print", summary="Printable certificate page", response_class=HTMLResponse)
+def print_page(jti: str, service: Service, operator: Staff) -> HTMLResponse:
+    """Chinese first, English beside: QR, name, masked ID, issuer, validity, status."""
+    assert operator.authority is not None
+    record = service.certificate(operator.authority, jti)
+    authority = service.store.get_authority(operator.authority)
+    assert authority is not None
+    return HTMLResponse(certificate_page(record, authority, service.render(record, "svg").decode()))
+
+
+@router.get("/batches/{batch}/print", summary="Print sheet of a whole batch", response_class=HTMLResponse)
+def batch_print(batch: str, service: Service, operator: Staff) -> HTMLResponse:
+    """Every certificate of one issue request on one page, for the bus before it leaves."""
+    assert operator.authority is not None
+    records, _ = service.store.list_certificates(operator.authority, limit=100_000)
+    chosen = sorted((r for r in records if r.batch == batch), key=lambda r: r.jti)
+    if not chosen:
+        raise ServiceError("batch_not_found", f"no batch {batch}", 404)
+    authority = service.store.get_authority(operator.authority)
+    assert authority is not None
+    return HTMLResponse(print_sheet([(r, service.render(r, "svg").decode()) for r in chosen], authority, batch))
+
+
+def _status_route(status: str, summary: str):  # type: ignore[no-untyped-def]
+    def change(
+        jti: str, change: Annotated[StatusChange, Body()], service: Service, operator: Staff, now: Clock,
+        metrics: MetricsDep,
+    ) -> dict[str, Any]:
+        assert operator.authority is not None
+        record = service.change_status(operator.authority, jti, status, change.reason, operator=operator, now=now)
+        metrics.count_status_change(status)
+        return service.describe(record)
+
+    change.__doc__ = summary
+    return change
+
+
+router.post("/certificates/{jti}/revoke", summary="Revoke (final)")(_status_route("revoked", "Revoke for good."))
+router.post("/certificates/{jti}/suspend", summary="Suspend")(_status_route("suspended", "Suspend until unsuspended."))
+router.post("/certificates/{jti}/unsuspend", summary="Unsuspend")(_status_route("valid", "Lift a suspension."))

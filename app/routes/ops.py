@@ -1,0 +1,36 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from ..deps import MetricsDep, Service
+from ..service import ServiceError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness")
+def readyz(service: Service) -> dict[str, str]:
+    """The store answers and every authority has an active key."""
+    if not service.store.ping():
+        raise ServiceError("store_unavailable", "the store does not answer", 503)
+    for authority in service.store.list_authorities():
+        try:
+            service.ring(authority.code).active()
+        except Exception as e:
+            raise ServiceError("key_unavailable", f"authority {authority.code} has no usable key", 503) from e
+    return {"status": "ready"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+def metrics(registry: MetricsDep) -> PlainTextResponse:
+    """Text exposition format 0.0.4."""
+    return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4")

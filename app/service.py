@@ -1,0 +1,399 @@
+"""The issuing service as a library: what the HTTP routes and the ``hcert`` CLI both call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hcert_verifier import JwksTrust, TrustedKey, public_key_from_jwk, status_list_uri
+from issuer import (
+    STATUS_LIST_SIZE,
+    ApplicationError,
+    Issuer,
+    StatusBits,
+    parse_application,
+    region_name,
+    render_png,
+    render_svg,
+    sign_status_list,
+)
+from keys import KeyRecord, KeyRing
+
+from .settings import Settings
+from .store import AuditEvent, Authority, CertificateRecord, Conflict, IdempotencyRecord, Operator, Store
+
+__all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
+
+ROLES = ("operator", "authority_admin", "national_admin")
+TOKEN_PREFIX = "hct_"
+#: Longest certificate validity; a retired key stays published this long.
+MAX_VALIDITY = 30 * 86400
+
+
+class ServiceError(Exception):
+    """A request the service refuses, with a stable code and an HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.errors = errors or []
+
+
+def hash_token(token: str) -> str:
+    """Return the stored form of a bearer credential (credentials are 256-bit random)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class BatchResult:
+    """Outcome of an issue request: issued certificates and refused rows."""
+
+    batch: str
+    issued: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _ts(now: dt.datetime) -> int:
+    return int(now.timestamp())
+
+
+class IssuingService:
+    """Authorities, operators, keys, certificates, status lists and the audit log."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._rings: dict[str, KeyRing] = {}
+        self._issuers: dict[str, Issuer] = {}
+        self._lock = threading.Lock()
+        self._renders: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        # (authority, list) -> (bits version, signed at, kid, token)
+        self._status_cache: dict[tuple[str, int], tuple[int, int, str, str]] = {}
+        self._subject_key = self._load_subject_key()
+
+    # -- secrets on disk -------------------------------------------------------------
+    def _load_subject_key(self) -> bytes:
+        if self.settings.subject_key:
+            return self.settings.subject_key.encode()
+        path = self.settings.data_dir / "subject.key"
+        if not path.exists():
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = path.open("x")  # never overwrite: hashes made with the old key would stop matching
+            try:
+                path.chmod(0o600)
+                fd.write(secrets.token_hex(32))
+            finally:
+                fd.close()
+        return path.read_text().strip().encode()
+
+    def subject_hash(self, resident_id: str) -> str:
+        """Return the keyed hash that stands for a resident ID number in the database."""
+        return hmac.new(self._subject_key, resident_id.upper().encode(), hashlib.sha256).hexdigest()
+
+    # -- keys ------------------------------------------------------------------------
+    def ring(self, authority: str) -> KeyRing:
+        """Return the key ring of an authority."""
+        with self._lock:
+            if authority not in self._rings:
+                passphrase = self.settings.key_passphrase.encode() if self.settings.key_passphrase else None
+                self._rings[authority] = KeyRing(self.settings.key_root / authority, passphrase=passphrase)
+            return self._rings[authority]
+
+    def issuer(self, authority: str) -> Issuer:
+        """Return the issuer of an authority; it signs with the ring's current active key."""
+        with self._lock:
+            if authority not in self._issuers:
+                ring = self._rings.get(authority)
+                self._issuers[authority] = Issuer(
+                    authority=authority, signing_key=lambda ring=ring: (ring or self.ring(authority)).active()
+                )
+            return self._issuers[authority]
+
+    def rotate_key(self, authority: str, *, actor: str, now: dt.datetime) -> KeyRecord:
+        """Make a new active key; the old one stays published until its certificates expire."""
+        self._require_authority(authority)
+        key = self.ring(authority).rotate(now=_ts(now), max_validity=MAX_VALIDITY)
+        self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.rotate", key.kid, {})])
+        return next(r for r in self.ring(authority).records if r.kid == key.kid)
+
+    def withdraw_key(self, authority: str, kid: str, *, reason: str, actor: str, now: dt.datetime) -> KeyRecord:
+        """Withdraw a key (compromise): verifiers reject what it signed from their next sync."""
+        self._require_authority(authority)
+        try:
+            record = self.ring(authority).withdraw(kid, now=_ts(now), reason=reason)
+        except Exception as e:  # KeyRingError
+            raise ServiceError("key_not_found", str(e), 404) from e
+        self.store.append_audit(
+            [AuditEvent(_ts(now), actor, authority, "key.withdraw", kid, {"reason": reason})]
+        )
+        return record
+
+    def jwks(self, *, now: dt.datetime) -> dict[str, Any]:
+        """Return the JWKS of every authority's published keys (each JWK names its ``iss``)."""
+        keys: list[dict[str, Any]] = []
+        for authority in self.store.list_authorities():
+            keys.extend(self.ring(authority.code).jwks(now=_ts(now), issuer=authority.code)["keys"])
+        return {"keys": keys}
+
+    def trust(self, *, now: dt.datetime) -> JwksTrust:
+        """Return the service's own keys as a verifier trust source."""
+        keys = [
+            TrustedKey(k["kid"], public_key_from_jwk(k), issuer=k["iss"], state=k["hcert_state"])
+            for k in self.jwks(now=now)["keys"]
+        ]
+        return JwksTrust(keys)
+
+    # -- authorities and operators ------------------------------------------------------
+    def _require_authority(self, code: str) -> Authority:
+        authority = self.store.get_authority(code)
+        if authority is None:
+            raise ServiceError("authority_not_found", f"no authority {code}", 404)
+        return authority
+
+    def create_authority(self, code: str, name_zh: str, name_en: str, *, actor: str, now: dt.datetime) -> Authority:
+        """Register an authority by its GB/T 2260 code and give it a first key."""
+        if not (len(code) in (6, 9, 12) and code.isdigit() and region_name(code[:6])):
+            raise ServiceError(
+                "invalid_authority_code", "an authority code is a current GB/T 2260 code (6, 9 or 12 digits)", 422,
+                [{"field": "code", "code": "region", "message": "not a current GB/T 2260 code"}],
+            )
+        if not name_zh.strip() or not name_en.strip():
+            raise ServiceError("invalid_name", "names in Chinese and English are required", 422)
+        authority = Authority(code, name_zh.strip(), name_en.strip(), _ts(now))
+        try:
+            self.store.add_authority(
+                authority, AuditEvent(_ts(now), actor, code, "authority.create", code, {"name_en": authority.name_en})
+            )
+        except Conflict as e:
+            raise ServiceError("authority_exists", str(e), 409) from e
+        self.ring(code).ensure(now=_ts(now))
+        return authority
+
+    def create_operator(
+        self, authority: str | None, name: str, role: str, *, actor: str, now: dt.datetime
+    ) -> tuple[Operator, str]:
+        """Create an operator and return it with its bearer credential (shown this once)."""
+        if role not in ROLES:
+            raise ServiceError("invalid_role", f"role must be one of {', '.join(ROLES)}", 422)
+        if (role == "national_admin") != (authority is None):
+            raise ServiceError("invalid_role", "a national admin has no authority; every other role has one", 422)
+        if authority is not None:
+            self._require_authority(authority)
+        if not name.strip() or len(name) > 64:
+            raise ServiceError("invalid_name", "operator name must be 1 to 64 characters", 422)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        operator = Operator(
+            id="op_" + secrets.token_hex(8), authority=authority, name=name.strip(), role=role,
+            token_hash=hash_token(token), created=_ts(now),
+        )
+        try:
+            self.store.add_operator(
+                operator, AuditEvent(_ts(now), actor, authority, "operator.create", operator.id, {"role": role})
+            )
+        except Conflict as e:
+            raise ServiceError("operator_exists", str(e), 409) from e
+        return operator, token
+
+    def authenticate(self, token: str) -> Operator | None:
+        """Return the enabled operator holding this credential, or ``None``."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        operator = self.store.operator_by_token_hash(hash_token(token))
+        return operator if operator and not operator.disabled else None
+
+    # -- issuing ---------------------------------------------------------------------
+    def issue(
+        self,
+        authority: str,
+        rows: list[Mapping[str, Any]],
+        *,
+        operator: Operator,
+        now: dt.datetime,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+    ) -> tuple[int, str, bool]:
+        """Issue every eligible row; return ``(HTTP status, JSON body, replayed)``.
+
+        Bad rows are reported by row number and field; good rows are issued. The
+        whole request, certificates, audit and idempotency record, is stored in one
+        atomic write, so a failure leaves nothing and a retry with the same
+        ``Idempotency-Key`` replays the first answer instead of issuing twice.
+        """
+        import json
+
+        if idempotency_key is not None:
+            stored = self.store.get_idempotency(authority, idempotency_key)
+            if stored is not None:
+                if stored.request_hash != request_hash:
+                    raise ServiceError(
+                        "idempotency_key_reused", "this Idempotency-Key was used for a different request", 422
+                    )
+                return stored.status_code, stored.body, True
+        issuer = self.issuer(authority)
+        batch = "b_" + secrets.token_hex(8)
+        result = BatchResult(batch)
+        eligible: list[tuple[int, Any, str]] = []
+        for row_no, row in enumerate(rows, start=1):
+            try:
+                application = parse_application(row)
+                issuer.check(application, now=now)
+            except ApplicationError as e:
+                result.errors.extend({"row": row_no, **err.to_dict()} for err in e.errors)
+                continue
+            eligible.append((row_no, application, self.subject_hash(application.resident_id)))
+        slots = self.store.allocate_status(authority, len(eligible), list_size=STATUS_LIST_SIZE) if eligible else []
+        records: list[CertificateRecord] = []
+        audit: list[AuditEvent] = []
+        ts = _ts(now)
+        for (row_no, application, subject), slot in zip(eligible, slots, strict=True):
+            cert = issuer.issue(application, now=now, status=slot)
+            records.append(
+                CertificateRecord(
+                    jti=cert.jti, authority=authority, kind=cert.kind, name=application.name,
+                    masked_id=cert.claims["id"], subject_hash=subject, token=cert.token, kid=cert.kid,
+                    status_list=slot[0], status_index=slot[1], issued_at=ts, expires=cert.claims["exp"],
+                    operator=operator.id, batch=batch,
+                )
+            )
+            audit.append(AuditEvent(ts, operator.id, authority, "certificate.issue", cert.jti, {"kind": cert.kind}))
+            result.issued.append({"row": row_no, **self.describe(records[-1], qr_text=cert.qr_text)})
+        status = 201 if not result.errors else (207 if result.issued else 422)
+        body = json.dumps(
+            {"batch": batch, "issued": result.issued, "errors": result.errors,
+             "counts": {"rows": len(rows), "issued": len(result.issued), "refused": len({e["row"] for e in result.errors})}},
+            ensure_ascii=False,
+        )
+        idem = (
+            IdempotencyRecord(authority, idempotency_key, request_hash, status, body, ts)
+            if idempotency_key is not None
+            else None
+        )
+        try:
+            self.store.commit_issue(records, audit, idem)
+        except Conflict:
+            # A concurrent request with the same key won the race; replay its answer.
+            stored = self.store.get_idempotency(authority, idempotency_key) if idempotency_key else None
+            if stored is None:
+                raise
+            return stored.status_code, stored.body, True
+        return status, body, False
+
+    def describe(self, record: CertificateRecord, *, qr_text: str | None = None) -> dict[str, Any]:
+        """Return the API view of a certificate record."""
+        from hcert_verifier import qr_encode, unmask_display
+
+        base = f"/v1/certificates/{record.jti}"
+        return {
+            "id": record.jti,
+            "kind": {"w": "return-to-work", "f": "freight-test"}[record.kind],
+            "name": record.name,
+            "masked_id": unmask_display(record.masked_id),
+            "issued_at": dt.datetime.fromtimestamp(record.issued_at, dt.UTC).isoformat(),
+            "expires": dt.datetime.fromtimestamp(record.expires, dt.UTC).isoformat(),
+            "status": record.status,
+            "status_reason": record.status_reason,
+            "kid": record.kid,
+            "batch": record.batch,
+            "token": record.token,
+            "qr_text": qr_text or qr_encode(record.token),
+            "links": {"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "print": f"{base}/print"},
+        }
+
+    def certificate(self, authority: str, jti: str) -> CertificateRecord:
+        """Return one of the authority's certificates (404 for another authority's)."""
+        record = self.store.get_certificate(authority, jti)
+        if record is None:
+            raise ServiceError("certificate_not_found", f"no certificate {jti} of authority {authority}", 404)
+        return record
+
+    def render(self, record: CertificateRecord, fmt: str) -> bytes:
+        """Return the QR image (``png`` or ``svg``), rendered once and cached."""
+        from hcert_verifier import qr_encode
+
+        key = (record.jti, fmt)
+        with self._lock:
+            if key in self._renders:
+                self._renders.move_to_end(key)
+                return self._renders[key]
+        text = qr_encode(record.token)
+        data = render_png(text) if fmt == "png" else render_svg(text).encode()
+        with self._lock:
+            self._renders[key] = data
+            while len(self._renders) > 4096:
+                self._renders.popitem(last=False)
+        return data
+
+    def change_status(
+        self, authority: str, jti: str, status: str, reason: str, *, operator: Operator, now: dt.datetime
+    ) -> CertificateRecord:
+        """Revoke, suspend or unsuspend (``valid``) a certificate."""
+        from .store import NotFound
+
+        if not reason.strip() or len(reason) > 200:
+            raise ServiceError("invalid_reason", "a reason of 1 to 200 characters is required", 422,
+                               [{"field": "reason", "code": "required", "message": "1 to 200 characters"}])
+        current = self.certificate(authority, jti)
+        if status == "valid" and current.status != "suspended":
+            raise ServiceError("not_suspended", "only a suspended certificate can be unsuspended", 409)
+        action = {"revoked": "certificate.revoke", "suspended": "certificate.suspend", "valid": "certificate.unsuspend"}
+        try:
+            return self.store.change_status(
+                authority, jti, status=status, reason=reason.strip(), now=_ts(now),
+                audit=AuditEvent(_ts(now), operator.id, authority, action[status], jti, {"reason": reason.strip()}),
+            )
+        except NotFound as e:
+            raise ServiceError("certificate_not_found", str(e), 404) from e
+        except Conflict as e:
+            raise ServiceError("already_revoked", str(e), 409) from e
+
+    # -- status lists ----------------------------------------------------------------
+    def status_list(self, authority: str, lst: int, *, now: dt.datetime) -> tuple[str, str]:
+        """Return the signed status list token and its ETag; re-signed only when bits change or age."""
+        from .store import NotFound
+
+        self._require_authority(authority)
+        try:
+            data, version = self.store.status_bits(authority, lst, list_size=STATUS_LIST_SIZE)
+        except NotFound as e:
+            raise ServiceError("status_list_not_found", str(e), 404) from e
+        ts = _ts(now)
+        kid = self.ring(authority).active().kid
+        cached = self._status_cache.get((authority, lst))
+        # Re-sign when the bits changed, the key rotated, or half the ttl passed.
+        if cached and cached[0] == version and cached[2] == kid and ts - cached[1] < self.settings.status_list_ttl // 2:
+            token = cached[3]
+        else:
+            bits = StatusBits(STATUS_LIST_SIZE, 2, data)
+            token = sign_status_list(
+                self.ring(authority).active(), bits,
+                uri=status_list_uri(self.settings.base_url, authority, lst),
+                iat=ts, exp=ts + self.settings.status_list_validity, ttl=self.settings.status_list_ttl,
+            )
+            self._status_cache[(authority, lst)] = (version, ts, kid, token)
+        etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
+        return token, etag
+
+    # -- setup -----------------------------------------------------------------------
+    def ensure_development_setup(self, *, now: dt.datetime) -> Authority | None:
+        """On an empty store, create the development authority (Rong County, Sichuan, 510321)."""
+        if self.store.list_authorities():
+            return None
+        return self.create_authority(
+            "510321", "荣县卫生健康局", "Rong County Health Bureau (development)", actor="setup", now=now
+        )
+
+
+def data_path(settings: Settings) -> Path:
+    """Return the SQLite file of the embedded store."""
+    return settings.data_dir / "hcert.sqlite3"
+

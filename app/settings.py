@@ -1,0 +1,47 @@
+"""Settings from the environment (``HCERT_*``), overridable by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"HCERT_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start.
+
+    ``store`` is ``sqlite`` (embedded default: a file in ``data_dir``) or
+    ``redis`` (``redis_url``, for several instances). Keys live under
+    ``keys_dir`` (default ``<data_dir>/keys``), which a deployment mounts as a
+    volume; ``key_passphrase`` encrypts the PEM files.
+    """
+
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data")))
+    store: str = field(default_factory=lambda: _env("STORE", "sqlite"))
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    base_url: str = field(default_factory=lambda: _env("BASE_URL", "http://127.0.0.1:8000"))
+    keys_dir: Path | None = field(default_factory=lambda: Path(p) if (p := os.environ.get("HCERT_KEYS_DIR")) else None)
+    key_passphrase: str | None = field(default_factory=lambda: os.environ.get("HCERT_KEY_PASSPHRASE") or None)
+    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(2 * 1024 * 1024))))
+    max_batch_rows: int = 500
+    status_list_ttl: int = field(default_factory=lambda: int(_env("STATUS_TTL", "3600")))
+    status_list_validity: int = field(default_factory=lambda: int(_env("STATUS_VALIDITY", str(7 * 86400))))
+    #: Secret for the keyed hash of resident ID numbers (lookup without storing them).
+    #: Generated into the data directory on first run when not given.
+    subject_key: str | None = field(default_factory=lambda: os.environ.get("HCERT_SUBJECT_KEY") or None)
+
+    @property
+    def key_root(self) -> Path:
+        """Return the folder holding one key ring per authority."""
+        return self.keys_dir or self.data_dir / "keys"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with the non-None ``changes`` applied."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

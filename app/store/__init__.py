@@ -1,0 +1,49 @@
+"""Storage behind one interface, two real backends (SQLite embedded, Redis).
+
+Every operation that writes more than one thing is atomic in both backends:
+an issue batch (certificates, audit entries, idempotency record), a status
+change (record, status bit, audit entry), an operator or key change with its
+audit entry. A request that fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from ._base import (
+    AuditEvent,
+    Authority,
+    CertificateRecord,
+    Conflict,
+    IdempotencyRecord,
+    NotFound,
+    Operator,
+    Store,
+    StoreError,
+)
+
+__all__ = [
+    "AuditEvent",
+    "Authority",
+    "CertificateRecord",
+    "Conflict",
+    "IdempotencyRecord",
+    "NotFound",
+    "Operator",
+    "Store",
+    "StoreError",
+    "open_store",
+]
+
+
+def open_store(kind: str, *, path: str | None = None, url: str | None = None) -> Store:
+    """Open the ``sqlite`` store at ``path`` or the ``redis`` store at ``url``."""
+    if kind == "sqlite":
+        from .sqlite import SqliteStore
+
+        assert path is not None
+        return SqliteStore(path)
+    if kind == "redis":
+        from .redis import RedisStore
+
+        assert url is not None
+        return RedisStore(url)
+    raise ValueError(f"unknown store {kind!r}: use sqlite or redis")

@@ -1,0 +1,194 @@
+"""Records and the Store protocol shared by both backends."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "AuditEvent",
+    "Authority",
+    "CertificateRecord",
+    "Conflict",
+    "IdempotencyRecord",
+    "NotFound",
+    "Operator",
+    "Store",
+    "StoreError",
+    "chain_hash",
+]
+
+GENESIS = "0" * 64
+
+
+class StoreError(Exception):
+    """The store could not do what was asked."""
+
+
+class NotFound(StoreError):
+    """No such record."""
+
+
+class Conflict(StoreError):
+    """A unique record exists already (authority, operator name, idempotency key)."""
+
+
+@dataclass(frozen=True)
+class Authority:
+    """An issuing authority: a township or county health office."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    created: int
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A person or system acting for an authority (``authority=None``: national admin)."""
+
+    id: str
+    authority: str | None
+    name: str
+    role: str  # operator | authority_admin | national_admin
+    token_hash: str
+    created: int
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """What the issuing office keeps of a certificate. No full ID number: only its keyed hash."""
+
+    jti: str
+    authority: str
+    kind: str
+    name: str
+    masked_id: str
+    subject_hash: str
+    token: str
+    kid: str
+    status_list: int
+    status_index: int
+    issued_at: int
+    expires: int
+    operator: str
+    batch: str | None
+    status: str = "valid"  # valid | revoked | suspended
+    status_reason: str | None = None
+    updated_at: int | None = None
+
+    def to_json(self) -> str:
+        """Serialise for storage."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CertificateRecord:
+        """Load from storage."""
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The response of a request made with an ``Idempotency-Key``, kept to replay it."""
+
+    authority: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: str
+    created: int
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audited action. ``detail`` holds no personal data, tokens or keys."""
+
+    time: int
+    actor: str
+    authority: str | None
+    action: str
+    subject: str
+    detail: dict[str, Any]
+
+    def body(self, seq: int, prev: str) -> dict[str, Any]:
+        """Return the chained entry for position ``seq`` after hash ``prev``."""
+        return {"seq": seq, "prev": prev, **asdict(self)}
+
+
+def chain_hash(entry: dict[str, Any]) -> str:
+    """Return the SHA-256 over the canonical JSON of an audit entry (which includes ``prev``)."""
+    canonical = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class Store(Protocol):
+    """The storage contract; ``tests/app/test_store_contract.py`` runs against both backends."""
+
+    # -- authorities and operators -------------------------------------------
+    def add_authority(self, authority: Authority, audit: AuditEvent) -> None: ...
+    def get_authority(self, code: str) -> Authority | None: ...
+    def list_authorities(self) -> list[Authority]: ...
+    def add_operator(self, operator: Operator, audit: AuditEvent) -> None: ...
+    def operator_by_token_hash(self, token_hash: str) -> Operator | None: ...
+    def list_operators(self, authority: str | None) -> list[Operator]: ...
+
+    # -- certificates -----------------------------------------------------------
+    def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
+        """Reserve ``count`` random unused status entries; return ``(list, index)`` pairs."""
+        ...
+
+    def commit_issue(
+        self,
+        records: list[CertificateRecord],
+        audit: list[AuditEvent],
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        """Store certificates, audit entries and the idempotency record atomically.
+
+        Raises :class:`Conflict` (and stores nothing) when the idempotency key or a
+        ``jti`` exists already.
+        """
+        ...
+
+    def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None: ...
+    def get_certificate(self, authority: str, jti: str) -> CertificateRecord | None: ...
+    def list_certificates(
+        self,
+        authority: str,
+        *,
+        kind: str | None = None,
+        issued_from: int | None = None,
+        issued_to: int | None = None,
+        kid: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[CertificateRecord], int]: ...
+
+    def change_status(
+        self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent
+    ) -> CertificateRecord:
+        """Set a certificate's status, its status-list bits and append the audit entry, atomically."""
+        ...
+
+    def status_bits(self, authority: str, lst: int, *, list_size: int) -> tuple[bytes, int]:
+        """Return a status list's raw bits (2 per entry, LSB first) and its version number."""
+        ...
+
+    def status_lists(self, authority: str) -> list[int]: ...
+
+    # -- audit -------------------------------------------------------------------
+    def append_audit(self, events: list[AuditEvent]) -> None: ...
+    def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
+        """Yield ``(entry, stored hash)`` in order."""
+        ...
+
+    # -- operations ----------------------------------------------------------------
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+STATUS_VALUES = {"valid": 0, "revoked": 1, "suspended": 2}

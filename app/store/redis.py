@@ -1,0 +1,266 @@
+"""The scale-out backend: Redis, shared by several app instances.
+
+Multi-key writes are optimistic transactions (WATCH, then MULTI/EXEC, retried
+on a concurrent change), so they are atomic like SQLite's. Status lists are
+Redis strings written with BITFIELD. Durability needs the server configured
+with ``appendonly yes`` and ``appendfsync always`` (or ``everysec``, accepting
+up to a second of loss on power failure); see docs/OPERATIONS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from typing import Any, TypeVar
+
+import redis
+
+from ._base import (
+    GENESIS,
+    STATUS_VALUES,
+    AuditEvent,
+    Authority,
+    CertificateRecord,
+    Conflict,
+    IdempotencyRecord,
+    NotFound,
+    Operator,
+    StoreError,
+    chain_hash,
+)
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+P = "hcert:"
+_HEAD = P + "audit:head"
+_AUDIT = P + "audit"
+
+
+def _bitfield_offset(idx: int) -> int:
+    # Token Status List entries are LSB-first within a byte; Redis numbers bits
+    # MSB-first. Entry idx (2 bits at LSB shift s of byte b) is the u2 field at
+    # Redis bit offset 8b + 6 - s, whose high bit is the entry's high bit.
+    byte, shift = divmod(idx * 2, 8)
+    return byte * 8 + 6 - shift
+
+
+class RedisStore:
+    """All state in one Redis database, under keys prefixed ``hcert:``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._r = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+
+    # -- the transaction helper -------------------------------------------------
+    def _atomic(self, watch: list[str], body: Callable[[Any, Callable[[list[AuditEvent]], None]], T]) -> T:
+        """Run ``body(pipe, audit)`` under WATCH of ``watch`` and the audit head, retrying on conflict.
+
+        ``body`` reads with ``pipe`` (immediate mode), then calls ``pipe.multi()``
+        and queues its writes; ``audit(events)`` queues chained audit entries.
+        """
+        for _ in range(50):
+            with self._r.pipeline() as pipe:
+                try:
+                    pipe.watch(_HEAD, *watch)
+                    head = pipe.get(_HEAD)
+                    seq, prev = (int(head.split(b" ")[0]), head.split(b" ")[1].decode()) if head else (0, GENESIS)
+                    state = {"seq": seq, "prev": prev}
+
+                    def audit(events: list[AuditEvent], pipe: Any = pipe, state: dict[str, Any] = state) -> None:
+                        for event in events:
+                            state["seq"] += 1
+                            entry = event.body(state["seq"], state["prev"])
+                            state["prev"] = chain_hash(entry)
+                            pipe.rpush(_AUDIT, json.dumps([entry, state["prev"]], ensure_ascii=False, sort_keys=True))
+                        pipe.set(_HEAD, f"{state['seq']} {state['prev']}")
+
+                    result = body(pipe, audit)
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue
+        raise StoreError("too much contention on the Redis store")
+
+    # -- audit -------------------------------------------------------------------
+    def append_audit(self, events: list[AuditEvent]) -> None:
+        def body(pipe: Any, audit: Callable[[list[AuditEvent]], None]) -> None:
+            pipe.multi()
+            audit(events)
+
+        self._atomic([], body)
+
+    def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
+        n = self._r.llen(_AUDIT)
+        for start in range(0, n, 1000):
+            for raw in self._r.lrange(_AUDIT, start, start + 999):
+                entry, digest = json.loads(raw)
+                yield entry, digest
+
+    # -- authorities and operators ----------------------------------------------
+    def add_authority(self, authority: Authority, audit: AuditEvent) -> None:
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            if pipe.hexists(P + "authorities", authority.code):
+                raise Conflict(f"authority {authority.code} exists already")
+            pipe.multi()
+            pipe.hset(P + "authorities", authority.code, json.dumps(asdict(authority), ensure_ascii=False))
+            log([audit])
+
+        self._atomic([P + "authorities"], body)
+
+    def get_authority(self, code: str) -> Authority | None:
+        raw = self._r.hget(P + "authorities", code)
+        return Authority(**json.loads(raw)) if raw else None
+
+    def list_authorities(self) -> list[Authority]:
+        return sorted((Authority(**json.loads(v)) for v in self._r.hvals(P + "authorities")), key=lambda a: a.code)
+
+    def add_operator(self, operator: Operator, audit: AuditEvent) -> None:
+        name_key = f"{operator.authority or ''}|{operator.name}"
+
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            if pipe.hexists(P + "opname", name_key) or pipe.hexists(P + "optoken", operator.token_hash):
+                raise Conflict(f"operator {operator.name} exists already")
+            pipe.multi()
+            pipe.hset(P + "operators", operator.id, json.dumps(asdict(operator), ensure_ascii=False))
+            pipe.hset(P + "opname", name_key, operator.id)
+            pipe.hset(P + "optoken", operator.token_hash, operator.id)
+            log([audit])
+
+        self._atomic([P + "opname", P + "optoken"], body)
+
+    def operator_by_token_hash(self, token_hash: str) -> Operator | None:
+        op_id = self._r.hget(P + "optoken", token_hash)
+        raw = self._r.hget(P + "operators", op_id) if op_id else None
+        return Operator(**json.loads(raw)) if raw else None
+
+    def list_operators(self, authority: str | None) -> list[Operator]:
+        ops = (Operator(**json.loads(v)) for v in self._r.hvals(P + "operators"))
+        return sorted((o for o in ops if o.authority == authority), key=lambda o: o.name)
+
+    # -- certificates -----------------------------------------------------------
+    def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
+        used_key = P + f"listused:{authority}"
+        out: list[tuple[int, int]] = []
+        while len(out) < count:
+            lists = self._r.hgetall(used_key)
+            if lists:
+                lst = max(int(k) for k in lists)
+                if int(lists[str(lst).encode()]) >= list_size // 2:
+                    self._r.hsetnx(used_key, str(lst + 1), 0)
+                    continue
+            else:
+                self._r.hsetnx(used_key, "0", 0)
+                continue
+            idx = secrets.randbelow(list_size)
+            if self._r.sadd(P + f"slots:{authority}:{lst}", idx):
+                self._r.hincrby(used_key, str(lst), 1)
+                out.append((lst, idx))
+        return out
+
+    def commit_issue(
+        self, records: list[CertificateRecord], audit: list[AuditEvent], idempotency: IdempotencyRecord | None
+    ) -> None:
+        idem_key = P + f"idem:{idempotency.authority}:{idempotency.key}" if idempotency else None
+        cert_keys = [P + f"cert:{r.jti}" for r in records]
+
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            if idem_key and pipe.exists(idem_key):
+                raise Conflict("idempotency key exists already")
+            if cert_keys and pipe.exists(*cert_keys):
+                raise Conflict("certificate id exists already")
+            pipe.multi()
+            if idem_key and idempotency:
+                pipe.set(idem_key, json.dumps(asdict(idempotency), ensure_ascii=False))
+            for key, record in zip(cert_keys, records, strict=True):
+                pipe.set(key, record.to_json())
+                pipe.zadd(P + f"certs:{record.authority}", {record.jti: record.issued_at})
+            log(audit)
+
+        self._atomic([*([idem_key] if idem_key else []), *cert_keys], body)
+
+    def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None:
+        raw = self._r.get(P + f"idem:{authority}:{key}")
+        return IdempotencyRecord(**json.loads(raw)) if raw else None
+
+    def get_certificate(self, authority: str, jti: str) -> CertificateRecord | None:
+        raw = self._r.get(P + f"cert:{jti}")
+        record = CertificateRecord.from_json(raw) if raw else None
+        return record if record and record.authority == authority else None
+
+    def list_certificates(
+        self,
+        authority: str,
+        *,
+        kind: str | None = None,
+        issued_from: int | None = None,
+        issued_to: int | None = None,
+        kid: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[CertificateRecord], int]:
+        hi = "(" + str(issued_to) if issued_to is not None else "+inf"
+        lo = str(issued_from) if issued_from is not None else "-inf"
+        jtis = self._r.zrevrangebyscore(P + f"certs:{authority}", hi, lo)
+        if kind is None and kid is None:
+            page = jtis[offset : offset + limit]
+            records = self._load([j.decode() for j in page])
+            return records, len(jtis)
+        matched = [r for r in self._load([j.decode() for j in jtis]) if (kind is None or r.kind == kind)
+                   and (kid is None or r.kid == kid)]
+        return matched[offset : offset + limit], len(matched)
+
+    def _load(self, jtis: list[str]) -> list[CertificateRecord]:
+        if not jtis:
+            return []
+        raws = self._r.mget([P + f"cert:{j}" for j in jtis])
+        return [CertificateRecord.from_json(r) for r in raws if r]
+
+    def change_status(
+        self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent
+    ) -> CertificateRecord:
+        key = P + f"cert:{jti}"
+
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> CertificateRecord:
+            raw = pipe.get(key)
+            record = CertificateRecord.from_json(raw) if raw else None
+            if record is None or record.authority != authority:
+                raise NotFound(jti)
+            if record.status == "revoked":
+                raise Conflict("a revoked certificate cannot change status")
+            updated = replace(record, status=status, status_reason=reason, updated_at=now)
+            list_key = P + f"status:{authority}:{record.status_list}"
+            pipe.multi()
+            pipe.set(key, updated.to_json())
+            pipe.bitfield(list_key).set("u2", _bitfield_offset(record.status_index), STATUS_VALUES[status]).execute()
+            pipe.hincrby(P + f"statusver:{authority}", str(record.status_list), 1)
+            log([audit])
+            return updated
+
+        return self._atomic([key], body)
+
+    def status_bits(self, authority: str, lst: int, *, list_size: int) -> tuple[bytes, int]:
+        if not self._r.hexists(P + f"listused:{authority}", str(lst)):
+            raise NotFound(f"status list {authority}/{lst}")
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.get(P + f"status:{authority}:{lst}")
+            pipe.hget(P + f"statusver:{authority}", str(lst))
+            data, version = pipe.execute()
+        data = data or b""
+        full = list_size * 2 // 8
+        return data + bytes(full - len(data)), int(version or 0)
+
+    def status_lists(self, authority: str) -> list[int]:
+        return sorted(int(k) for k in self._r.hkeys(P + f"listused:{authority}"))
+
+    # -- operations ----------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._r.close()

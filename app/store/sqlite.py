@@ -1,0 +1,262 @@
+"""The embedded default: SQLite in WAL mode with synchronous=FULL (crash-safe, durable)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from typing import Any
+
+from ._base import (
+    GENESIS,
+    STATUS_VALUES,
+    AuditEvent,
+    Authority,
+    CertificateRecord,
+    Conflict,
+    IdempotencyRecord,
+    NotFound,
+    Operator,
+    StoreError,
+    chain_hash,
+)
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS authorities(
+  code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS operators(
+  id TEXT PRIMARY KEY, authority TEXT, name TEXT NOT NULL, role TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX IF NOT EXISTS operators_name ON operators(ifnull(authority, ''), name);
+CREATE TABLE IF NOT EXISTS certificates(
+  jti TEXT PRIMARY KEY, authority TEXT NOT NULL, kind TEXT NOT NULL, issued_at INTEGER NOT NULL,
+  kid TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS certificates_time ON certificates(authority, issued_at);
+CREATE INDEX IF NOT EXISTS certificates_kid ON certificates(authority, kid);
+CREATE TABLE IF NOT EXISTS status_slots(
+  authority TEXT NOT NULL, lst INTEGER NOT NULL, idx INTEGER NOT NULL,
+  PRIMARY KEY(authority, lst, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS status_lists(
+  authority TEXT NOT NULL, lst INTEGER NOT NULL, data BLOB, version INTEGER NOT NULL DEFAULT 0,
+  used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(authority, lst));
+CREATE TABLE IF NOT EXISTS idempotency(
+  authority TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, status_code INTEGER NOT NULL,
+  body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(authority, key));
+CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, hash TEXT NOT NULL);
+"""
+
+
+class SqliteStore:
+    """All state in one SQLite file. Writes are serialised and run in IMMEDIATE transactions."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- audit (inside a caller's transaction) -----------------------------------
+    @staticmethod
+    def _append(db: sqlite3.Connection, events: list[AuditEvent]) -> None:
+        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+        for event in events:
+            seq += 1
+            entry = event.body(seq, prev)
+            prev = chain_hash(entry)
+            db.execute(
+                "INSERT INTO audit(seq, entry, hash) VALUES (?, ?, ?)",
+                (seq, json.dumps(entry, ensure_ascii=False, sort_keys=True), prev),
+            )
+
+    def append_audit(self, events: list[AuditEvent]) -> None:
+        with self._tx() as db:
+            self._append(db, events)
+
+    def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
+        for entry, digest in self._read("SELECT entry, hash FROM audit ORDER BY seq"):
+            yield json.loads(entry), digest
+
+    # -- authorities and operators --------------------------------------------------
+    def add_authority(self, authority: Authority, audit: AuditEvent) -> None:
+        try:
+            with self._tx() as db:
+                db.execute("INSERT INTO authorities VALUES (?, ?, ?, ?)", tuple(asdict(authority).values()))
+                self._append(db, [audit])
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"authority {authority.code} exists already") from e
+
+    def get_authority(self, code: str) -> Authority | None:
+        rows = self._read("SELECT code, name_zh, name_en, created FROM authorities WHERE code = ?", (code,))
+        return Authority(*rows[0]) if rows else None
+
+    def list_authorities(self) -> list[Authority]:
+        return [Authority(*r) for r in self._read("SELECT code, name_zh, name_en, created FROM authorities ORDER BY code")]
+
+    def add_operator(self, operator: Operator, audit: AuditEvent) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO operators VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*tuple(asdict(operator).values())[:-1], int(operator.disabled)),
+                )
+                self._append(db, [audit])
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"operator {operator.name} exists already") from e
+
+    _OP = "SELECT id, authority, name, role, token_hash, created, disabled FROM operators"
+
+    def operator_by_token_hash(self, token_hash: str) -> Operator | None:
+        rows = self._read(f"{self._OP} WHERE token_hash = ?", (token_hash,))  # noqa: S608 - constant
+        return Operator(*rows[0][:-1], disabled=bool(rows[0][-1])) if rows else None
+
+    def list_operators(self, authority: str | None) -> list[Operator]:
+        rows = self._read(f"{self._OP} WHERE ifnull(authority, '') = ? ORDER BY name", (authority or "",))  # noqa: S608
+        return [Operator(*r[:-1], disabled=bool(r[-1])) for r in rows]
+
+    # -- certificates ------------------------------------------------------------------
+    def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        # A list is filled to half at most, so random probing stays cheap and the
+        # used indexes stay spread over the whole list.
+        with self._tx() as db:
+            while len(out) < count:
+                row = db.execute(
+                    "SELECT lst, used FROM status_lists WHERE authority = ? ORDER BY lst DESC LIMIT 1", (authority,)
+                ).fetchone()
+                if row is None or row[1] >= list_size // 2:
+                    lst = 0 if row is None else row[0] + 1
+                    db.execute("INSERT INTO status_lists(authority, lst, used) VALUES (?, ?, 0)", (authority, lst))
+                    continue
+                lst = row[0]
+                idx = secrets.randbelow(list_size)
+                cur = db.execute("INSERT OR IGNORE INTO status_slots VALUES (?, ?, ?)", (authority, lst, idx))
+                if cur.rowcount:
+                    db.execute("UPDATE status_lists SET used = used + 1 WHERE authority = ? AND lst = ?", (authority, lst))
+                    out.append((lst, idx))
+        return out
+
+    def commit_issue(
+        self, records: list[CertificateRecord], audit: list[AuditEvent], idempotency: IdempotencyRecord | None
+    ) -> None:
+        try:
+            with self._tx() as db:
+                if idempotency is not None:
+                    db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)", tuple(asdict(idempotency).values()))
+                db.executemany(
+                    "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.jti, r.authority, r.kind, r.issued_at, r.kid, r.to_json()) for r in records],
+                )
+                self._append(db, audit)
+        except sqlite3.IntegrityError as e:
+            raise Conflict("idempotency key or certificate id exists already") from e
+
+    def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None:
+        rows = self._read("SELECT * FROM idempotency WHERE authority = ? AND key = ?", (authority, key))
+        return IdempotencyRecord(*rows[0]) if rows else None
+
+    def get_certificate(self, authority: str, jti: str) -> CertificateRecord | None:
+        rows = self._read("SELECT body FROM certificates WHERE authority = ? AND jti = ?", (authority, jti))
+        return CertificateRecord.from_json(rows[0][0]) if rows else None
+
+    def list_certificates(
+        self,
+        authority: str,
+        *,
+        kind: str | None = None,
+        issued_from: int | None = None,
+        issued_to: int | None = None,
+        kid: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[CertificateRecord], int]:
+        where = ["authority = ?"]
+        args: list[Any] = [authority]
+        for clause, value in (("kind = ?", kind), ("issued_at >= ?", issued_from), ("issued_at < ?", issued_to),
+                              ("kid = ?", kid)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql_where = " AND ".join(where)
+        total = self._read(f"SELECT count(*) FROM certificates WHERE {sql_where}", tuple(args))[0][0]  # noqa: S608
+        rows = self._read(
+            f"SELECT body FROM certificates WHERE {sql_where} ORDER BY issued_at DESC, jti LIMIT ? OFFSET ?",  # noqa: S608
+            (*args, limit, offset),
+        )
+        return [CertificateRecord.from_json(r[0]) for r in rows], int(total)
+
+    def change_status(
+        self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent
+    ) -> CertificateRecord:
+        with self._tx() as db:
+            row = db.execute("SELECT body FROM certificates WHERE authority = ? AND jti = ?", (authority, jti)).fetchone()
+            if row is None:
+                raise NotFound(jti)
+            record = CertificateRecord.from_json(row[0])
+            if record.status == "revoked":
+                raise Conflict("a revoked certificate cannot change status")
+            updated = replace(record, status=status, status_reason=reason, updated_at=now)
+            db.execute("UPDATE certificates SET body = ? WHERE jti = ?", (updated.to_json(), jti))
+            data_row = db.execute(
+                "SELECT data FROM status_lists WHERE authority = ? AND lst = ?", (authority, record.status_list)
+            ).fetchone()
+            if data_row is None:
+                raise StoreError(f"status list {record.status_list} is missing")
+            data = bytearray(data_row[0] or b"")
+            byte, shift = divmod(record.status_index * 2, 8)
+            if len(data) <= byte:
+                data.extend(bytes(byte + 1 - len(data)))
+            data[byte] = (data[byte] & ~(3 << shift)) | (STATUS_VALUES[status] << shift)
+            db.execute(
+                "UPDATE status_lists SET data = ?, version = version + 1 WHERE authority = ? AND lst = ?",
+                (bytes(data), authority, record.status_list),
+            )
+            self._append(db, [audit])
+            return updated
+
+    def status_bits(self, authority: str, lst: int, *, list_size: int) -> tuple[bytes, int]:
+        rows = self._read("SELECT data, version FROM status_lists WHERE authority = ? AND lst = ?", (authority, lst))
+        if not rows:
+            raise NotFound(f"status list {authority}/{lst}")
+        data = bytes(rows[0][0] or b"")
+        full = list_size * 2 // 8
+        return data + bytes(full - len(data)), int(rows[0][1])
+
+    def status_lists(self, authority: str) -> list[int]:
+        return [r[0] for r in self._read("SELECT lst FROM status_lists WHERE authority = ? ORDER BY lst", (authority,))]
+
+    # -- operations ----------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return self._read("SELECT 1") == [(1,)]
+        except sqlite3.Error:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
