@@ -205,6 +205,10 @@ def parse_application(data: Mapping[str, Any]) -> Application:
     kind = r.choice("kind", tuple(KIND_NAMES))
     name = r.text("name")
     resident_id = r.text("resident_id", upper=True)
+    if resident_id is not None and not (
+        len(resident_id) == 18 and resident_id[:17].isdigit() and resident_id[17] in "0123456789X"
+    ):
+        r.errors.append(FieldError("resident_id", "format", "must be an 18-character resident ID number (GB 11643)"))
     if kind == "return-to-work":
         fields: dict[str, Any] = {
             "name": name,
@@ -243,5 +247,23 @@ def parse_application(data: Mapping[str, Any]) -> Application:
     for field_name in sorted(unknown):
         r.errors.append(FieldError(field_name, "unknown_field", "is not a field of this kind of application"))
     if r.errors:
-        raise ApplicationError(r.errors)
+        # Report the rules that single values break too, so that one pass shows
+        # the official every problem of the row.
+        raise ApplicationError(r.errors + value_rules(fields))
     return cls(**fields)
+
+
+def value_rules(values: Mapping[str, Any]) -> list[FieldError]:
+    """Return the eligibility rules broken by single field values (missing values are skipped)."""
+    errors = []
+    if values.get("symptoms"):
+        errors.append(FieldError("symptoms", "symptomatic", f"declared {', '.join(values['symptoms'])}"))
+    if values.get("quarantine") == "under":
+        errors.append(FieldError("quarantine", "under_quarantine", "is under quarantine observation"))
+    if values.get("health_code") == "red":
+        errors.append(FieldError("health_code", "red", "a red health code is not eligible"))
+    if values.get("test_result") == "positive":
+        errors.append(FieldError("test_result", "positive", "only a negative result is certified"))
+    if values.get("no_key_area_passage") is False:
+        errors.append(FieldError("no_key_area_passage", "key_area", "passage through key epidemic areas is not eligible"))
+    return errors

@@ -18,7 +18,7 @@ from stdnum.exceptions import ValidationError
 
 from hcert_verifier import CST, MIN_RESIDENCY_DAYS, PLATE
 
-from ._application import Application, FieldError, FreightTestApplication, ReturnToWorkApplication
+from ._application import Application, FieldError, FreightTestApplication, ReturnToWorkApplication, value_rules
 
 __all__ = ["IssuePolicy", "check_eligibility", "region_name", "region_prefix"]
 
@@ -94,7 +94,7 @@ def check_eligibility(
     policy: IssuePolicy = IssuePolicy(),
 ) -> list[FieldError]:
     """Return every rule the application breaks (empty: eligible) at time ``now``."""
-    errors: list[FieldError] = []
+    errors: list[FieldError] = value_rules(vars(application))
     today = now.astimezone(CST).date()
     _check_resident_id(application.resident_id, errors)
     if isinstance(application, ReturnToWorkApplication):
@@ -110,11 +110,7 @@ def check_eligibility(
                     f"must be at least {MIN_RESIDENCY_DAYS} consecutive days before {today.isoformat()}",
                 )
             )
-        if application.symptoms:
-            errors.append(FieldError("symptoms", "symptomatic", f"declared {', '.join(application.symptoms)}"))
-        if application.quarantine == "under":
-            errors.append(FieldError("quarantine", "under_quarantine", "is under quarantine observation"))
-        elif application.quarantine == "released":
+        if application.quarantine == "released":
             released = application.quarantine_released_on
             if released is None:
                 errors.append(FieldError("quarantine_released_on", "required", "is required when released"))
@@ -122,8 +118,6 @@ def check_eligibility(
                 errors.append(FieldError("quarantine_released_on", "future", "must be on or before the issue date"))
         elif application.quarantine_released_on is not None:
             errors.append(FieldError("quarantine_released_on", "unexpected", "must be empty when never quarantined"))
-        if application.health_code == "red":
-            errors.append(FieldError("health_code", "red", "a red health code is not eligible"))
         if application.destination_province is not None and not (
             len(application.destination_province) == 2 and region_name(application.destination_province + "0000")
         ):
@@ -135,8 +129,6 @@ def check_eligibility(
     elif isinstance(application, FreightTestApplication):
         if not PLATE.fullmatch(application.vehicle_plate):
             errors.append(FieldError("vehicle_plate", "plate", "is not a mainland vehicle plate"))
-        if application.test_result != "negative":
-            errors.append(FieldError("test_result", "positive", "only a negative result is certified"))
         age = now - application.sampled_at
         if age < dt.timedelta(0):
             errors.append(FieldError("sampled_at", "future", "is after the issue time"))
@@ -146,8 +138,4 @@ def check_eligibility(
             )
         _check_region("route_origin", application.route_origin, errors)
         _check_region("route_destination", application.route_destination, errors)
-        if not application.no_key_area_passage:
-            errors.append(
-                FieldError("no_key_area_passage", "key_area", "passage through key epidemic areas is not eligible")
-            )
     return errors
