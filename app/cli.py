@@ -58,8 +58,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"hcert: created development authority {created.code} ({created.name_zh}) with a new signing key")
     print(f"hcert: get an operator credential with:  hcert {here}operator create --authority 510321 --name clerk")
     uvicorn.run(
-        "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level="warning", access_log=False,
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
     )
     return EXIT_OK
 
@@ -83,8 +88,10 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
         raise _Usage("give --authority CODE, or --national for a national admin")
     operator, token = _service(args).create_operator(authority, args.name, role, actor="cli", now=_now())
     print(token)
-    print(f"operator {operator.id} ({role}) of {authority or 'the nation'}; the credential above is shown once",
-          file=sys.stderr)
+    print(
+        f"operator {operator.id} ({role}) of {authority or 'the nation'}; the credential above is shown once",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

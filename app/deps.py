@@ -42,13 +42,17 @@ def get_operator(
     """Authenticate the bearer credential; 401 without a valid one."""
     operator = service.authenticate(credentials.credentials) if credentials else None
     if operator is None:
-        raise ServiceError("unauthenticated", "a valid operator credential is required (Authorization: Bearer hct_...)", 401)
+        raise ServiceError(
+            "unauthenticated", "a valid operator credential is required (Authorization: Bearer hct_...)", 401
+        )
     return operator
 
 
 def _staff(operator: Annotated[Operator, Depends(get_operator)]) -> Operator:
     if operator.authority is None:
-        raise ServiceError("forbidden", "a national admin does not issue certificates; use an authority's operator", 403)
+        raise ServiceError(
+            "forbidden", "a national admin does not issue certificates; use an authority's operator", 403
+        )
     return operator
 
 

@@ -37,7 +37,9 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(scope, receive, send)
+            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(
+                scope, receive, send
+            )
             return
         seen = 0
 
@@ -52,7 +54,9 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(scope, receive, send)
+            await problem(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")(
+                scope, receive, send
+            )
 
 
 class _TooLarge(Exception):

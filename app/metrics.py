@@ -43,21 +43,29 @@ class Metrics:
 
     def render(self) -> str:
         """Return the exposition text."""
-        out = ["# HELP hcert_http_requests_total HTTP requests by method, route and status.",
-               "# TYPE hcert_http_requests_total counter"]
+        out = [
+            "# HELP hcert_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE hcert_http_requests_total counter",
+        ]
         with self._lock:
             for (method, route, status), n in sorted(self.requests.items()):
                 out.append(f'hcert_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}')
-            out += ["# HELP hcert_certificates_issued_total Certificates issued.",
-                    "# TYPE hcert_certificates_issued_total counter"]
+            out += [
+                "# HELP hcert_certificates_issued_total Certificates issued.",
+                "# TYPE hcert_certificates_issued_total counter",
+            ]
             for (authority, kind), n in sorted(self.issued.items()):
                 out.append(f'hcert_certificates_issued_total{{authority="{authority}",kind="{kind}"}} {n}')
-            out += ["# HELP hcert_status_changes_total Certificate status changes.",
-                    "# TYPE hcert_status_changes_total counter"]
+            out += [
+                "# HELP hcert_status_changes_total Certificate status changes.",
+                "# TYPE hcert_status_changes_total counter",
+            ]
             for status, n in sorted(self.status_changes.items()):
                 out.append(f'hcert_status_changes_total{{status="{status}"}} {n}')
-            out += ["# HELP hcert_http_request_duration_seconds Request latency.",
-                    "# TYPE hcert_http_request_duration_seconds histogram"]
+            out += [
+                "# HELP hcert_http_request_duration_seconds Request latency.",
+                "# TYPE hcert_http_request_duration_seconds histogram",
+            ]
             for route, h in sorted(self._hist.items()):
                 for bound, n in zip(_BUCKETS, h, strict=False):
                     out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(n)}')

@@ -18,13 +18,15 @@ display:grid;grid-template-columns:62mm 1fr;gap:6mm;page-break-inside:avoid}
 .qr svg{width:62mm;height:62mm;display:block}
 h1{font-size:15pt;margin:0 0 1mm} h1 small{display:block;font-size:9pt;font-weight:normal;color:#444}
 dl{display:grid;grid-template-columns:auto 1fr;gap:1.2mm 4mm;margin:3mm 0 0;font-size:11pt}
-dt{color:#444} dt small,.en{display:block;font-size:8pt;color:#666}
+dt{color:#444;white-space:nowrap} dt small,.en{display:block;font-size:8pt;color:#666}
 .st{font-weight:bold} .st.revoked,.st.suspended{color:#b00}
 @media print{.cert{margin:0 auto 4mm}}
 """
 
-_KIND = {"w": ("返岗复工健康证明", "Return-to-work health certificate"),
-         "f": ("货运人员检测证明", "Freight crew test certificate")}
+_KIND = {
+    "w": ("返岗复工健康证明", "Return-to-work health certificate"),
+    "f": ("货运人员检测证明", "Freight crew test certificate"),
+}
 _STATUS = {"valid": ("有效", "valid"), "revoked": ("已撤销", "revoked"), "suspended": ("已暂停", "suspended")}
 
 

@@ -29,13 +29,26 @@ _TITLES = {
     500: "Internal error",
     503: "Unavailable",
 }
-_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "body_too_large", 415: "unsupported_media_type",
-          422: "invalid_request", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
 
 
 def problem(
-    status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Return a problem+json response."""
@@ -67,14 +80,23 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field(tuple(e.get("loc", ()))), "code": str(e.get("type", "invalid")), "message": str(e.get("msg"))}
+            {
+                "field": _field(tuple(e.get("loc", ()))),
+                "code": str(e.get("type", "invalid")),
+                "message": str(e.get("msg")),
+            }
             for e in exc.errors()
         ]
         return problem(422, "invalid_request", "the request does not match the API schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail), headers=exc.headers)
+        return problem(
+            exc.status_code,
+            _CODES.get(exc.status_code, "error"),
+            str(exc.detail),
+            headers=dict(exc.headers) if exc.headers else None,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

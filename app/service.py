@@ -8,7 +8,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from .store import AuditEvent, Authority, CertificateRecord, Conflict, Idempoten
 __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
 
 ROLES = ("operator", "authority_admin", "national_admin")
-TOKEN_PREFIX = "hct_"
+TOKEN_PREFIX = "hct_"  # noqa: S105 - the prefix of a credential, not one
 #: Longest certificate validity; a retired key stays published this long.
 MAX_VALIDITY = 30 * 86400
 
@@ -111,12 +111,10 @@ class IssuingService:
 
     def issuer(self, authority: str) -> Issuer:
         """Return the issuer of an authority; it signs with the ring's current active key."""
+        ring = self.ring(authority)
         with self._lock:
             if authority not in self._issuers:
-                ring = self._rings.get(authority)
-                self._issuers[authority] = Issuer(
-                    authority=authority, signing_key=lambda ring=ring: (ring or self.ring(authority)).active()
-                )
+                self._issuers[authority] = Issuer(authority=authority, signing_key=ring.active)
             return self._issuers[authority]
 
     def rotate_key(self, authority: str, *, actor: str, now: dt.datetime) -> KeyRecord:
@@ -133,9 +131,7 @@ class IssuingService:
             record = self.ring(authority).withdraw(kid, now=_ts(now), reason=reason)
         except Exception as e:  # KeyRingError
             raise ServiceError("key_not_found", str(e), 404) from e
-        self.store.append_audit(
-            [AuditEvent(_ts(now), actor, authority, "key.withdraw", kid, {"reason": reason})]
-        )
+        self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.withdraw", kid, {"reason": reason})])
         return record
 
     def jwks(self, *, now: dt.datetime) -> dict[str, Any]:
@@ -164,7 +160,9 @@ class IssuingService:
         """Register an authority by its GB/T 2260 code and give it a first key."""
         if not (len(code) in (6, 9, 12) and code.isdigit() and region_name(code[:6])):
             raise ServiceError(
-                "invalid_authority_code", "an authority code is a current GB/T 2260 code (6, 9 or 12 digits)", 422,
+                "invalid_authority_code",
+                "an authority code is a current GB/T 2260 code (6, 9 or 12 digits)",
+                422,
                 [{"field": "code", "code": "region", "message": "not a current GB/T 2260 code"}],
             )
         if not name_zh.strip() or not name_en.strip():
@@ -193,8 +191,12 @@ class IssuingService:
             raise ServiceError("invalid_name", "operator name must be 1 to 64 characters", 422)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         operator = Operator(
-            id="op_" + secrets.token_hex(8), authority=authority, name=name.strip(), role=role,
-            token_hash=hash_token(token), created=_ts(now),
+            id="op_" + secrets.token_hex(8),
+            authority=authority,
+            name=name.strip(),
+            role=role,
+            token_hash=hash_token(token),
+            created=_ts(now),
         )
         try:
             self.store.add_operator(
@@ -215,7 +217,7 @@ class IssuingService:
     def issue(
         self,
         authority: str,
-        rows: list[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         *,
         operator: Operator,
         now: dt.datetime,
@@ -259,18 +261,36 @@ class IssuingService:
             cert = issuer.issue(application, now=now, status=slot)
             records.append(
                 CertificateRecord(
-                    jti=cert.jti, authority=authority, kind=cert.kind, name=application.name,
-                    masked_id=cert.claims["id"], subject_hash=subject, token=cert.token, kid=cert.kid,
-                    status_list=slot[0], status_index=slot[1], issued_at=ts, expires=cert.claims["exp"],
-                    operator=operator.id, batch=batch,
+                    jti=cert.jti,
+                    authority=authority,
+                    kind=cert.kind,
+                    name=application.name,
+                    masked_id=cert.claims["id"],
+                    subject_hash=subject,
+                    token=cert.token,
+                    kid=cert.kid,
+                    status_list=slot[0],
+                    status_index=slot[1],
+                    issued_at=ts,
+                    expires=cert.claims["exp"],
+                    operator=operator.id,
+                    batch=batch,
                 )
             )
             audit.append(AuditEvent(ts, operator.id, authority, "certificate.issue", cert.jti, {"kind": cert.kind}))
             result.issued.append({"row": row_no, **self.describe(records[-1], qr_text=cert.qr_text)})
         status = 201 if not result.errors else (207 if result.issued else 422)
         body = json.dumps(
-            {"batch": batch, "issued": result.issued, "errors": result.errors,
-             "counts": {"rows": len(rows), "issued": len(result.issued), "refused": len({e["row"] for e in result.errors})}},
+            {
+                "batch": batch,
+                "issued": result.issued,
+                "errors": result.errors,
+                "counts": {
+                    "rows": len(rows),
+                    "issued": len(result.issued),
+                    "refused": len({e["row"] for e in result.errors}),
+                },
+            },
             ensure_ascii=False,
         )
         idem = (
@@ -340,15 +360,23 @@ class IssuingService:
         from .store import NotFound
 
         if not reason.strip() or len(reason) > 200:
-            raise ServiceError("invalid_reason", "a reason of 1 to 200 characters is required", 422,
-                               [{"field": "reason", "code": "required", "message": "1 to 200 characters"}])
+            raise ServiceError(
+                "invalid_reason",
+                "a reason of 1 to 200 characters is required",
+                422,
+                [{"field": "reason", "code": "required", "message": "1 to 200 characters"}],
+            )
         current = self.certificate(authority, jti)
         if status == "valid" and current.status != "suspended":
             raise ServiceError("not_suspended", "only a suspended certificate can be unsuspended", 409)
         action = {"revoked": "certificate.revoke", "suspended": "certificate.suspend", "valid": "certificate.unsuspend"}
         try:
             return self.store.change_status(
-                authority, jti, status=status, reason=reason.strip(), now=_ts(now),
+                authority,
+                jti,
+                status=status,
+                reason=reason.strip(),
+                now=_ts(now),
                 audit=AuditEvent(_ts(now), operator.id, authority, action[status], jti, {"reason": reason.strip()}),
             )
         except NotFound as e:
@@ -375,9 +403,12 @@ class IssuingService:
         else:
             bits = StatusBits(STATUS_LIST_SIZE, 2, data)
             token = sign_status_list(
-                self.ring(authority).active(), bits,
+                self.ring(authority).active(),
+                bits,
                 uri=status_list_uri(self.settings.base_url, authority, lst),
-                iat=ts, exp=ts + self.settings.status_list_validity, ttl=self.settings.status_list_ttl,
+                iat=ts,
+                exp=ts + self.settings.status_list_validity,
+                ttl=self.settings.status_list_ttl,
             )
             self._status_cache[(authority, lst)] = (version, ts, kid, token)
         etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
@@ -396,4 +427,3 @@ class IssuingService:
 def data_path(settings: Settings) -> Path:
     """Return the SQLite file of the embedded store."""
     return settings.data_dir / "hcert.sqlite3"
-

@@ -77,8 +77,10 @@ def main() -> None:
         {"issue": issue, "sign": sign, "svg": svg, "png": png, "qrcode_svg": qrcode_svg}, rounds=args.rounds
     )
     version = qr_version(typical.qr_text)
-    print(f"typical worker certificate: token {len(typical.token)} chars, QR text {len(typical.qr_text)}, "
-          f"QR version {version} at M")
+    print(
+        f"typical worker certificate: token {len(typical.token)} chars, QR text {len(typical.qr_text)}, "
+        f"QR version {version} at M"
+    )
     print(f"ECDSA P-256 sign/s        {best['sign']:9.0f}")
     print(f"issue/s                   {best['issue']:9.0f}   ratio to sign {best['issue'] / best['sign']:.3f}")
     print(f"QR SVG/s (zxing-cpp)      {best['svg']:9.0f}")

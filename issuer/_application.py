@@ -265,5 +265,7 @@ def value_rules(values: Mapping[str, Any]) -> list[FieldError]:
     if values.get("test_result") == "positive":
         errors.append(FieldError("test_result", "positive", "only a negative result is certified"))
     if values.get("no_key_area_passage") is False:
-        errors.append(FieldError("no_key_area_passage", "key_area", "passage through key epidemic areas is not eligible"))
+        errors.append(
+            FieldError("no_key_area_passage", "key_area", "passage through key epidemic areas is not eligible")
+        )
     return errors

@@ -93,9 +93,23 @@ def redis_url(tmp_path_factory):
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     import redis
 
@@ -163,3 +177,39 @@ def app_client(store, tmp_path, clock):
         client.headers["Authorization"] = f"Bearer {token}"
         client.service = service  # type: ignore[attr-defined]
         yield client
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Run `hcert serve` (embedded store) on a free loopback port; yield (url, data dir, process)."""
+    import os
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    data = tmp_path / "data"
+    env = {**os.environ, "HCERT_BASE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--data-dir", str(data), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.communicate()[1]}")
+    yield url, data, proc
+    if proc.returncode is None:
+        proc.terminate()
+        proc.communicate(timeout=10)

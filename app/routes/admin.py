@@ -42,7 +42,9 @@ def _own(operator: Operator, code: str) -> None:
 
 
 @router.post("", status_code=201, summary="Register an authority (national admin)")
-def create_authority(body: Annotated[AuthorityIn, Body()], service: Service, operator: National, now: Clock) -> dict[str, Any]:
+def create_authority(
+    body: Annotated[AuthorityIn, Body()], service: Service, operator: National, now: Clock
+) -> dict[str, Any]:
     """Creates the authority and its first signing key."""
     a = service.create_authority(body.code, body.name_zh, body.name_en, actor=operator.id, now=now)
     return {"code": a.code, "name_zh": a.name_zh, "name_en": a.name_en}
@@ -81,8 +83,12 @@ def rotate_key(code: Code, service: Service, operator: Admin, now: Clock) -> dic
 
 @router.post("/{code}/keys/{kid}/withdraw", summary="Withdraw a key (compromise)")
 def withdraw_key(
-    code: Code, kid: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{11}$")], body: Annotated[WithdrawIn, Body()],
-    service: Service, operator: Admin, now: Clock,
+    code: Code,
+    kid: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{11}$")],
+    body: Annotated[WithdrawIn, Body()],
+    service: Service,
+    operator: Admin,
+    now: Clock,
 ) -> dict[str, Any]:
     """Verifiers reject everything the key signed from their next sync; lists the holders to re-issue."""
     _own(operator, code)

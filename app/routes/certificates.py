@@ -37,18 +37,28 @@ _APPLICATION_SCHEMA: dict[str, Any] = {
     "properties": {
         "kind": {"enum": ["return-to-work", "freight-test"]},
         "name": {"type": "string"},
-        "resident_id": {"type": "string", "description": "18-character GB 11643 number; only its masked form is signed"},
-        "origin_region": {"type": "string"}, "resident_since": {"type": "string", "format": "date"},
+        "resident_id": {
+            "type": "string",
+            "description": "18-character GB 11643 number; only its masked form is signed",
+        },
+        "origin_region": {"type": "string"},
+        "resident_since": {"type": "string", "format": "date"},
         "symptoms": {"type": "array", "items": {"type": "string"}},
         "quarantine": {"enum": ["never", "released", "under"]},
         "quarantine_released_on": {"type": "string", "format": "date"},
         "health_code": {"enum": ["green", "yellow", "red"]},
-        "destination_province": {"type": "string"}, "employer": {"type": "string"},
-        "vehicle_plate": {"type": "string"}, "valid_days": {"type": "integer"},
-        "role": {"enum": ["driver", "passenger"]}, "test_kind": {"enum": ["nucleic_acid", "antigen"]},
-        "test_result": {"enum": ["negative", "positive"]}, "sampled_at": {"type": "string", "format": "date-time"},
-        "testing_institution": {"type": "string"}, "route_origin": {"type": "string"},
-        "route_destination": {"type": "string"}, "no_key_area_passage": {"type": "boolean"},
+        "destination_province": {"type": "string"},
+        "employer": {"type": "string"},
+        "vehicle_plate": {"type": "string"},
+        "valid_days": {"type": "integer"},
+        "role": {"enum": ["driver", "passenger"]},
+        "test_kind": {"enum": ["nucleic_acid", "antigen"]},
+        "test_result": {"enum": ["negative", "positive"]},
+        "sampled_at": {"type": "string", "format": "date-time"},
+        "testing_institution": {"type": "string"},
+        "route_origin": {"type": "string"},
+        "route_destination": {"type": "string"},
+        "no_key_area_passage": {"type": "boolean"},
     },
 }
 IdempotencyKey = Annotated[
@@ -72,11 +82,19 @@ def _reply(status: int, body: str, replayed: bool) -> JSONResponse:
     "/certificates",
     status_code=201,
     summary="Issue one certificate",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _APPLICATION_SCHEMA, "example": _WORKER_EXAMPLE}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _APPLICATION_SCHEMA, "example": _WORKER_EXAMPLE}},
+        }
+    },
 )
 async def issue_one(
-    request: Request, service: Service, operator: Staff, now: Clock, metrics: MetricsDep,
+    request: Request,
+    service: Service,
+    operator: Staff,
+    now: Clock,
+    metrics: MetricsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Check eligibility and sign. 201 with id, token, QR text and image links; 422 naming every bad field."""
@@ -88,18 +106,28 @@ async def issue_one(
     if not isinstance(data, dict):
         raise ServiceError("invalid_request", "the body must be one application object", 422)
     assert operator.authority is not None
-    status, body, replayed = await run_in_threadpool(
-        service.issue, operator.authority, [data], operator=operator, now=now, idempotency_key=idempotency_key,
+    _status, body, replayed = await run_in_threadpool(
+        service.issue,
+        operator.authority,
+        [data],
+        operator=operator,
+        now=now,
+        idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(b"one:" + raw).hexdigest(),
     )
     result = json.loads(body)
     if result["errors"]:
-        raise ServiceError("ineligible", "the application was refused", 422,
-                           [{k: v for k, v in e.items() if k != "row"} for e in result["errors"]])
+        raise ServiceError(
+            "ineligible",
+            "the application was refused",
+            422,
+            [{k: v for k, v in e.items() if k != "row"} for e in result["errors"]],
+        )
     if not replayed:
         metrics.count_issued(operator.authority, result["issued"][0]["kind"])
-    return _reply(201, json.dumps({k: v for k, v in result["issued"][0].items() if k != "row"}, ensure_ascii=False),
-                  replayed)
+    return _reply(
+        201, json.dumps({k: v for k, v in result["issued"][0].items() if k != "row"}, ensure_ascii=False), replayed
+    )
 
 
 _CSV_COLUMNS = set(_APPLICATION_SCHEMA["properties"])
@@ -115,16 +143,28 @@ def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
     unknown = [c for c in header if c not in _CSV_COLUMNS]
     if not header or unknown:
         raise ServiceError(
-            "invalid_csv", "the CSV header must name application fields", 422,
+            "invalid_csv",
+            "the CSV header must name application fields",
+            422,
             [{"row": 0, "field": c, "code": "unknown_column", "message": "not an application field"} for c in unknown],
         )
     try:
         rows = []
         for row in reader:
             if None in row:
-                raise ServiceError("invalid_csv", f"row {reader.line_num - 1} has more cells than the header", 422,
-                                   [{"row": reader.line_num - 1, "field": "", "code": "extra_cells",
-                                     "message": "more cells than columns"}])
+                raise ServiceError(
+                    "invalid_csv",
+                    f"row {reader.line_num - 1} has more cells than the header",
+                    422,
+                    [
+                        {
+                            "row": reader.line_num - 1,
+                            "field": "",
+                            "code": "extra_cells",
+                            "message": "more cells than columns",
+                        }
+                    ],
+                )
             rows.append({k: v for k, v in row.items() if v not in (None, "")})
         return rows
     except csv.Error as e:
@@ -134,21 +174,40 @@ def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
 @router.post(
     "/certificates/batch",
     summary="Issue a batch (a bus manifest) from JSON or CSV",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object", "properties": {
-            "applications": {"type": "array", "items": _APPLICATION_SCHEMA, "maxItems": 500}}}},
-        "text/csv": {"schema": {"type": "string"}, "example": "kind,name,resident_id,...\n"},
-    }}},
-    responses={201: {"description": "all rows issued"}, 207: {"description": "some rows refused"},
-               422: {"description": "every row refused"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "applications": {"type": "array", "items": _APPLICATION_SCHEMA, "maxItems": 500}
+                        },
+                    }
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": "kind,name,resident_id,...\n"},
+            },
+        }
+    },
+    responses={
+        201: {"description": "all rows issued"},
+        207: {"description": "some rows refused"},
+        422: {"description": "every row refused"},
+    },
 )
 async def issue_batch(
-    request: Request, service: Service, operator: Staff, now: Clock, metrics: MetricsDep,
+    request: Request,
+    service: Service,
+    operator: Staff,
+    now: Clock,
+    metrics: MetricsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Check every row, issue the good ones, report each bad row by number and field. Up to 500 rows."""
     raw = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    rows: Any
     if content_type == "text/csv":
         rows = _rows_from_csv(raw)
     elif content_type == "application/json":
@@ -158,8 +217,12 @@ async def issue_batch(
             raise ServiceError("invalid_json", "the body is not JSON", 400) from e
         rows = data.get("applications") if isinstance(data, dict) else None
         if not isinstance(rows, list):
-            raise ServiceError("invalid_request", "the body must be {\"applications\": [...]}", 422,
-                               [{"field": "applications", "code": "required", "message": "a list of applications"}])
+            raise ServiceError(
+                "invalid_request",
+                'the body must be {"applications": [...]}',
+                422,
+                [{"field": "applications", "code": "required", "message": "a list of applications"}],
+            )
     else:
         raise ServiceError("unsupported_media_type", "send application/json or text/csv", 415)
     if not rows:
@@ -168,7 +231,12 @@ async def issue_batch(
         raise ServiceError("too_many_rows", f"a batch has at most {service.settings.max_batch_rows} rows", 422)
     assert operator.authority is not None
     status, body, replayed = await run_in_threadpool(
-        service.issue, operator.authority, rows, operator=operator, now=now, idempotency_key=idempotency_key,
+        service.issue,
+        operator.authority,
+        rows,
+        operator=operator,
+        now=now,
+        idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(content_type.encode() + b":" + raw).hexdigest(),
     )
     if not replayed:
@@ -179,7 +247,8 @@ async def issue_batch(
 
 @router.get("/certificates", summary="List the authority's certificates")
 def list_certificates(
-    service: Service, operator: Staff,
+    service: Service,
+    operator: Staff,
     kind: Annotated[Literal["return-to-work", "freight-test"] | None, Query()] = None,
     issued_from: Annotated[int | None, Query(description="Unix seconds, inclusive")] = None,
     issued_to: Annotated[int | None, Query(description="Unix seconds, exclusive")] = None,
@@ -190,8 +259,13 @@ def list_certificates(
     """Newest first, paged, filterable by kind, issue time and signing key."""
     assert operator.authority is not None
     records, total = service.store.list_certificates(
-        operator.authority, kind={"return-to-work": "w", "freight-test": "f"}.get(kind or ""),
-        issued_from=issued_from, issued_to=issued_to, kid=kid, offset=(page - 1) * page_size, limit=page_size,
+        operator.authority,
+        kind={"return-to-work": "w", "freight-test": "f"}.get(kind or ""),
+        issued_from=issued_from,
+        issued_to=issued_to,
+        kid=kid,
+        offset=(page - 1) * page_size,
+        limit=page_size,
     )
     return {"page": page, "page_size": page_size, "total": total, "items": [service.describe(r) for r in records]}
 
@@ -203,23 +277,34 @@ def get_certificate(jti: str, service: Service, operator: Staff) -> dict[str, An
     return service.describe(service.certificate(operator.authority, jti))
 
 
-@router.get("/certificates/{jti}/qr.png", summary="QR code as PNG", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/certificates/{jti}/qr.png",
+    summary="QR code as PNG",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
 def qr_png(jti: str, service: Service, operator: Staff) -> Response:
     """Rendered on first request, then cached."""
     assert operator.authority is not None
     record = service.certificate(operator.authority, jti)
-    return Response(service.render(record, "png"), media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        service.render(record, "png"), media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
-@router.get("/certificates/{jti}/qr.svg", summary="QR code as SVG", response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {}}}})
+@router.get(
+    "/certificates/{jti}/qr.svg",
+    summary="QR code as SVG",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
 def qr_svg(jti: str, service: Service, operator: Staff) -> Response:
     """Rendered on first request, then cached."""
     assert operator.authority is not None
     record = service.certificate(operator.authority, jti)
-    return Response(service.render(record, "svg"), media_type="image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        service.render(record, "svg"), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 @router.get("/certificates/{jti}/print", summary="Printable certificate page", response_class=HTMLResponse)
@@ -247,7 +332,11 @@ def batch_print(batch: str, service: Service, operator: Staff) -> HTMLResponse:
 
 def _status_route(status: str, summary: str):  # type: ignore[no-untyped-def]
     def change(
-        jti: str, change: Annotated[StatusChange, Body()], service: Service, operator: Staff, now: Clock,
+        jti: str,
+        change: Annotated[StatusChange, Body()],
+        service: Service,
+        operator: Staff,
+        now: Clock,
         metrics: MetricsDep,
     ) -> dict[str, Any]:
         assert operator.authority is not None

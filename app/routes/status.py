@@ -19,7 +19,9 @@ router = APIRouter(tags=["status"])
     responses={200: {"content": {"application/statuslist+jwt": {}}}, 304: {"description": "not modified"}},
 )
 def status_list(
-    request: Request, service: Service, now: Clock,
+    request: Request,
+    service: Service,
+    now: Clock,
     authority: Annotated[str, Path(pattern=r"^[0-9]{6,12}$")],
     lst: Annotated[int, Path(ge=0, le=1_000_000)],
 ) -> Response:

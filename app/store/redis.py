@@ -64,9 +64,10 @@ class RedisStore:
         for _ in range(50):
             with self._r.pipeline() as pipe:
                 try:
-                    pipe.watch(_HEAD, *watch)
-                    head = pipe.get(_HEAD)
-                    seq, prev = (int(head.split(b" ")[0]), head.split(b" ")[1].decode()) if head else (0, GENESIS)
+                    pipe.watch(_HEAD, *watch)  # type: ignore[no-untyped-call]
+                    head: Any = pipe.get(_HEAD)
+                    seq_text, prev = head.decode().split(" ") if head else ("0", GENESIS)
+                    seq = int(seq_text)
                     state = {"seq": seq, "prev": prev}
 
                     def audit(events: list[AuditEvent], pipe: Any = pipe, state: dict[str, Any] = state) -> None:
@@ -203,13 +204,16 @@ class RedisStore:
     ) -> tuple[list[CertificateRecord], int]:
         hi = "(" + str(issued_to) if issued_to is not None else "+inf"
         lo = str(issued_from) if issued_from is not None else "-inf"
-        jtis = self._r.zrevrangebyscore(P + f"certs:{authority}", hi, lo)
+        jtis: list[bytes] = self._r.zrevrangebyscore(P + f"certs:{authority}", hi, lo)  # type: ignore[assignment]
         if kind is None and kid is None:
             page = jtis[offset : offset + limit]
             records = self._load([j.decode() for j in page])
             return records, len(jtis)
-        matched = [r for r in self._load([j.decode() for j in jtis]) if (kind is None or r.kind == kind)
-                   and (kid is None or r.kid == kid)]
+        matched = [
+            r
+            for r in self._load([j.decode() for j in jtis])
+            if (kind is None or r.kind == kind) and (kid is None or r.kid == kid)
+        ]
         return matched[offset : offset + limit], len(matched)
 
     def _load(self, jtis: list[str]) -> list[CertificateRecord]:

@@ -116,7 +116,9 @@ class SqliteStore:
         return Authority(*rows[0]) if rows else None
 
     def list_authorities(self) -> list[Authority]:
-        return [Authority(*r) for r in self._read("SELECT code, name_zh, name_en, created FROM authorities ORDER BY code")]
+        return [
+            Authority(*r) for r in self._read("SELECT code, name_zh, name_en, created FROM authorities ORDER BY code")
+        ]
 
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None:
         try:
@@ -132,12 +134,17 @@ class SqliteStore:
     _OP = "SELECT id, authority, name, role, token_hash, created, disabled FROM operators"
 
     def operator_by_token_hash(self, token_hash: str) -> Operator | None:
-        rows = self._read(f"{self._OP} WHERE token_hash = ?", (token_hash,))  # noqa: S608 - constant
-        return Operator(*rows[0][:-1], disabled=bool(rows[0][-1])) if rows else None
+        rows = self._read(f"{self._OP} WHERE token_hash = ?", (token_hash,))
+        return self._operator(rows[0]) if rows else None
 
     def list_operators(self, authority: str | None) -> list[Operator]:
-        rows = self._read(f"{self._OP} WHERE ifnull(authority, '') = ? ORDER BY name", (authority or "",))  # noqa: S608
-        return [Operator(*r[:-1], disabled=bool(r[-1])) for r in rows]
+        rows = self._read(f"{self._OP} WHERE ifnull(authority, '') = ? ORDER BY name", (authority or "",))
+        return [self._operator(r) for r in rows]
+
+    @staticmethod
+    def _operator(row: tuple[Any, ...]) -> Operator:
+        op_id, authority, name, role, token_hash, created, disabled = row
+        return Operator(op_id, authority, name, role, token_hash, created, disabled=bool(disabled))
 
     # -- certificates ------------------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
@@ -157,7 +164,9 @@ class SqliteStore:
                 idx = secrets.randbelow(list_size)
                 cur = db.execute("INSERT OR IGNORE INTO status_slots VALUES (?, ?, ?)", (authority, lst, idx))
                 if cur.rowcount:
-                    db.execute("UPDATE status_lists SET used = used + 1 WHERE authority = ? AND lst = ?", (authority, lst))
+                    db.execute(
+                        "UPDATE status_lists SET used = used + 1 WHERE authority = ? AND lst = ?", (authority, lst)
+                    )
                     out.append((lst, idx))
         return out
 
@@ -197,8 +206,12 @@ class SqliteStore:
     ) -> tuple[list[CertificateRecord], int]:
         where = ["authority = ?"]
         args: list[Any] = [authority]
-        for clause, value in (("kind = ?", kind), ("issued_at >= ?", issued_from), ("issued_at < ?", issued_to),
-                              ("kid = ?", kid)):
+        for clause, value in (
+            ("kind = ?", kind),
+            ("issued_at >= ?", issued_from),
+            ("issued_at < ?", issued_to),
+            ("kid = ?", kid),
+        ):
             if value is not None:
                 where.append(clause)
                 args.append(value)
@@ -214,7 +227,9 @@ class SqliteStore:
         self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent
     ) -> CertificateRecord:
         with self._tx() as db:
-            row = db.execute("SELECT body FROM certificates WHERE authority = ? AND jti = ?", (authority, jti)).fetchone()
+            row = db.execute(
+                "SELECT body FROM certificates WHERE authority = ? AND jti = ?", (authority, jti)
+            ).fetchone()
             if row is None:
                 raise NotFound(jti)
             record = CertificateRecord.from_json(row[0])

@@ -31,7 +31,9 @@ def test_no_credential_is_401(app_client):
     r = app_client.post("/v1/certificates", json=WORKER, headers={"Authorization": ""})
     is_problem(r, 401, "unauthenticated")
     assert r.headers["www-authenticate"] == "Bearer"
-    is_problem(app_client.get("/v1/certificates", headers={"Authorization": "Bearer hct_wrong"}), 401, "unauthenticated")
+    is_problem(
+        app_client.get("/v1/certificates", headers={"Authorization": "Bearer hct_wrong"}), 401, "unauthenticated"
+    )
 
 
 def test_issue_one_and_verify_offline(app_client):
@@ -68,18 +70,27 @@ def test_malformed_bodies(app_client, content, ctype, status, code):
 
 def test_body_size_limit(app_client):
     big = b'{"applications":[' + b'{"name":"' + b"x" * (3 * 1024 * 1024) + b'"}]}'
-    is_problem(app_client.post("/v1/certificates/batch", content=big,
-                               headers={"Content-Type": "application/json"}), 413, "body_too_large")
+    is_problem(
+        app_client.post("/v1/certificates/batch", content=big, headers={"Content-Type": "application/json"}),
+        413,
+        "body_too_large",
+    )
 
 
 def test_national_admin_cannot_issue_and_operator_cannot_admin(app_client):
     _, token = app_client.service.create_operator(None, "root", "national_admin", actor="t", now=NOW)
     r = app_client.post("/v1/certificates", json=WORKER, headers={"Authorization": f"Bearer {token}"})
     is_problem(r, 403, "forbidden")
-    is_problem(app_client.post("/v1/authorities", json={"code": "440300", "name_zh": "深圳", "name_en": "SZ"}),
-               403, "forbidden")
-    r = app_client.post("/v1/authorities", json={"code": "440300", "name_zh": "深圳市卫健委", "name_en": "Shenzhen"},
-                        headers={"Authorization": f"Bearer {token}"})
+    is_problem(
+        app_client.post("/v1/authorities", json={"code": "440300", "name_zh": "深圳", "name_en": "SZ"}),
+        403,
+        "forbidden",
+    )
+    r = app_client.post(
+        "/v1/authorities",
+        json={"code": "440300", "name_zh": "深圳市卫健委", "name_en": "Shenzhen"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert r.status_code == 201
 
 
@@ -90,8 +101,11 @@ def test_other_authoritys_certificate_is_404(app_client):
     mine = app_client.post("/v1/certificates", json=WORKER).json()
     other = {"Authorization": f"Bearer {token}"}
     is_problem(app_client.get(f"/v1/certificates/{mine['id']}", headers=other), 404, "certificate_not_found")
-    is_problem(app_client.post(f"/v1/certificates/{mine['id']}/revoke", json={"reason": "x"}, headers=other),
-               404, "certificate_not_found")
+    is_problem(
+        app_client.post(f"/v1/certificates/{mine['id']}/revoke", json={"reason": "x"}, headers=other),
+        404,
+        "certificate_not_found",
+    )
     is_problem(app_client.get(f"/v1/certificates/{mine['id']}/qr.png", headers=other), 404, "certificate_not_found")
 
 
@@ -111,7 +125,9 @@ def test_batch_reports_bad_rows_by_number_and_issues_the_rest(app_client):
     body = r.json()
     assert body["counts"] == {"rows": 40, "issued": 38, "refused": 2}
     assert [(e["row"], e["field"], e["code"]) for e in body["errors"]] == [
-        (7, "symptoms", "symptomatic"), (31, "symptoms", "symptomatic")]
+        (7, "symptoms", "symptomatic"),
+        (31, "symptoms", "symptomatic"),
+    ]
     assert app_client.get("/v1/certificates").json()["total"] == 38
     jtis = {c["id"] for c in body["issued"]}
     assert len(jtis) == 38
@@ -129,15 +145,33 @@ def test_batch_limits(app_client):
     is_problem(app_client.post("/v1/certificates/batch", json={"applications": []}), 422, "empty_batch")
     is_problem(app_client.post("/v1/certificates/batch", json={"applications": manifest(501)}), 422, "too_many_rows")
     is_problem(app_client.post("/v1/certificates/batch", json={"rows": []}), 422, "invalid_request")
-    is_problem(app_client.post("/v1/certificates/batch", content=b"x", headers={"Content-Type": "text/plain"}),
-               415, "unsupported_media_type")
+    is_problem(
+        app_client.post("/v1/certificates/batch", content=b"x", headers={"Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
 
 
 def test_csv_manifest(app_client):
-    rows = manifest(3) + [dict(DRIVER)]
-    cols = ["kind", "name", "resident_id", "origin_region", "resident_since", "quarantine", "health_code",
-            "vehicle_plate", "role", "test_kind", "test_result", "sampled_at", "testing_institution", "route_origin",
-            "route_destination", "no_key_area_passage"]
+    rows = [*manifest(3), dict(DRIVER)]
+    cols = [
+        "kind",
+        "name",
+        "resident_id",
+        "origin_region",
+        "resident_since",
+        "quarantine",
+        "health_code",
+        "vehicle_plate",
+        "role",
+        "test_kind",
+        "test_result",
+        "sampled_at",
+        "testing_institution",
+        "route_origin",
+        "route_destination",
+        "no_key_area_passage",
+    ]
     lines = [",".join(cols)]
     for row in rows:
         lines.append(",".join(str(row.get(c, "")).replace("True", "true") for c in cols))
@@ -150,19 +184,31 @@ def test_csv_manifest(app_client):
 
 
 def test_csv_errors(app_client):
-    r = app_client.post("/v1/certificates/batch", content=b"kind,name,passport\nreturn-to-work,a,b\n",
-                        headers={"Content-Type": "text/csv"})
+    r = app_client.post(
+        "/v1/certificates/batch",
+        content=b"kind,name,passport\nreturn-to-work,a,b\n",
+        headers={"Content-Type": "text/csv"},
+    )
     body = is_problem(r, 422, "invalid_csv")
     assert body["errors"][0]["field"] == "passport"
-    r = app_client.post("/v1/certificates/batch", content=b"kind,name\nreturn-to-work,a,extra\n",
-                        headers={"Content-Type": "text/csv"})
+    r = app_client.post(
+        "/v1/certificates/batch", content=b"kind,name\nreturn-to-work,a,extra\n", headers={"Content-Type": "text/csv"}
+    )
     is_problem(r, 422, "invalid_csv")
-    r = app_client.post("/v1/certificates/batch", content=b"kind,name\n\xff\xff\n", headers={"Content-Type": "text/csv"})
+    r = app_client.post(
+        "/v1/certificates/batch", content=b"kind,name\n\xff\xff\n", headers={"Content-Type": "text/csv"}
+    )
     is_problem(r, 400, "invalid_csv")
-    r = app_client.post("/v1/certificates/batch", content=b"kind,name,resident_id\nreturn-to-work,,123\n",
-                        headers={"Content-Type": "text/csv"})
+    r = app_client.post(
+        "/v1/certificates/batch",
+        content=b"kind,name,resident_id\nreturn-to-work,,123\n",
+        headers={"Content-Type": "text/csv"},
+    )
     body = r.json()
-    assert r.status_code == 422 and {(e["row"], e["field"]) for e in body["errors"]} >= {(1, "name"), (1, "resident_id")}
+    assert r.status_code == 422 and {(e["row"], e["field"]) for e in body["errors"]} >= {
+        (1, "name"),
+        (1, "resident_id"),
+    }
 
 
 def test_idempotent_retry_never_issues_twice(app_client):
@@ -257,8 +303,9 @@ def test_operator_creation_over_api(app_client):
     h = {"Authorization": f"Bearer {admin}"}
     r = app_client.post("/v1/authorities/510321/operators", json={"name": "clerk2"}, headers=h)
     assert r.status_code == 201 and r.json()["credential"].startswith("hct_")
-    is_problem(app_client.post("/v1/authorities/510321/operators", json={"name": "clerk2"}, headers=h),
-               409, "operator_exists")
+    is_problem(
+        app_client.post("/v1/authorities/510321/operators", json={"name": "clerk2"}, headers=h), 409, "operator_exists"
+    )
     is_problem(app_client.post("/v1/authorities/440300/operators", json={"name": "x"}, headers=h), 403, "forbidden")
     cred = r.json()["credential"]
     assert app_client.get("/v1/certificates", headers={"Authorization": f"Bearer {cred}"}).status_code == 200

@@ -16,9 +16,20 @@ def ev(action="x", subject="s"):
 
 def record(jti, lst=0, idx=1, kind="w", kid="kidkidkidki", issued=T, batch="b1"):
     return CertificateRecord(
-        jti=jti, authority="510321", kind=kind, name="张伟明", masked_id="5103211234", subject_hash="h",
-        token="a.b.c", kid=kid, status_list=lst, status_index=idx, issued_at=issued, expires=issued + 86400,
-        operator="op_1", batch=batch,
+        jti=jti,
+        authority="510321",
+        kind=kind,
+        name="张伟明",
+        masked_id="5103211234",
+        subject_hash="h",
+        token="a.b.c",
+        kid=kid,
+        status_list=lst,
+        status_index=idx,
+        issued_at=issued,
+        expires=issued + 86400,
+        operator="op_1",
+        batch=batch,
     )
 
 
@@ -76,8 +87,10 @@ def test_get_is_scoped_to_the_authority(store):
 
 
 def test_list_pages_and_filters(store):
-    recs = [record(f"j{i:02d}", idx=i, kind="w" if i % 2 else "f", issued=T + i,
-                   kid="A" * 11 if i < 5 else "B" * 11) for i in range(12)]
+    recs = [
+        record(f"j{i:02d}", idx=i, kind="w" if i % 2 else "f", issued=T + i, kid="A" * 11 if i < 5 else "B" * 11)
+        for i in range(12)
+    ]
     store.commit_issue(recs, [ev()], None)
     page, total = store.list_certificates("510321", offset=0, limit=5)
     assert total == 12 and [r.jti for r in page] == ["j11", "j10", "j09", "j08", "j07"]

@@ -1,0 +1,125 @@
+"""The hcert CLI and the whole path: serve, credential from the CLI, issue over HTTP,
+verify offline with hcert-verify, revoke, and see the revocation once the list is in hand."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import httpx
+
+from tests.conftest import ROOT, WORKER
+
+
+def hcert(data_dir, *args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_cli_admin_commands(tmp_path):
+    data = tmp_path / "data"
+    r = hcert(data, "authority", "create", "420100", "--name-zh", "武汉市卫健委", "--name-en", "Wuhan")
+    assert r.returncode == 0, r.stderr
+    r = hcert(data, "authority", "create", "420100", "--name-zh", "x", "--name-en", "x")
+    assert r.returncode == 1 and r.stderr.startswith("hcert: authority_exists") and r.stderr.count("\n") == 1
+    r = hcert(data, "authority", "create", "999999", "--name-zh", "x", "--name-en", "x")
+    assert r.returncode == 1 and "invalid_authority_code" in r.stderr
+    r = hcert(data, "operator", "create", "--authority", "420100", "--name", "clerk")
+    assert r.returncode == 0 and r.stdout.startswith("hct_") and "shown once" in r.stderr
+    r = hcert(data, "operator", "create", "--name", "nobody")
+    assert r.returncode == 2
+    r = hcert(data, "operator", "create", "--national", "--name", "root")
+    assert r.returncode == 0
+    r = hcert(data, "key", "rotate", "--authority", "420100")
+    assert r.returncode == 0 and "new active key" in r.stdout
+    r = hcert(data, "key", "list", "--authority", "420100")
+    assert [line.split("\t")[1] for line in r.stdout.splitlines()] == ["active", "retired"]
+    r = hcert(data, "jwks")
+    assert len(json.loads(r.stdout)["keys"]) == 2
+    r = hcert(data, "audit", "verify")
+    assert r.returncode == 0 and "intact" in r.stdout
+    for pem in (data / "keys").rglob("*.pem"):
+        assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    r = hcert(data, "key", "withdraw", "--authority", "420100", "AAAAAAAAAAA", "--reason", "x")
+    assert r.returncode == 1 and "key_not_found" in r.stderr
+
+
+def test_audit_tampering_fails_the_cli(tmp_path):
+    data = tmp_path / "data"
+    hcert(data, "authority", "create", "420100", "--name-zh", "武汉", "--name-en", "Wuhan")
+    hcert(data, "operator", "create", "--authority", "420100", "--name", "a")
+    db = sqlite3.connect(data / "hcert.sqlite3")
+    entry = json.loads(db.execute("SELECT entry FROM audit WHERE seq = 1").fetchone()[0])
+    entry["actor"] = "someone-else"
+    db.execute("UPDATE audit SET entry = ? WHERE seq = 1", (json.dumps(entry),))
+    db.commit()
+    db.close()
+    r = hcert(data, "audit", "verify")
+    assert r.returncode == 1 and "BROKEN at entry 1" in r.stderr
+
+
+def test_serve_issue_verify_offline_revoke(server, tmp_path):
+    url, data, _ = server
+    cred = hcert(data, "operator", "create", "--authority", "510321", "--name", "clerk").stdout.strip()
+    h = {"Authorization": f"Bearer {cred}"}
+    from datetime import date
+
+    worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
+    r = httpx.post(f"{url}/v1/certificates", json=worker, headers=h)
+    assert r.status_code == 201, r.text
+    cert = r.json()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(httpx.get(f"{url}/.well-known/jwks.json").text)
+
+    def verify(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "hcert_verifier", "verify", "--jwks", str(jwks), "--json", *extra, cert["qr_text"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    ok = verify()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["certificate"]["masked_id"] == "510321********1234"
+    png = tmp_path / "qr.png"
+    png.write_bytes(httpx.get(f"{url}{cert['links']['png']}", headers=h).content)
+    from_photo = subprocess.run(
+        [sys.executable, "-m", "hcert_verifier", "verify", "--jwks", str(jwks), str(png)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert from_photo.returncode == 0, from_photo.stdout + from_photo.stderr
+    assert (
+        httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "fever"}, headers=h).status_code == 200
+    )
+    status = tmp_path / "status.jwt"
+    status.write_text(httpx.get(f"{url}/v1/status/510321/0").text)
+    revoked = verify("--status", str(status))
+    assert revoked.returncode == 1 and json.loads(revoked.stdout)["code"] == "revoked"
+
+
+def test_server_output_never_contains_secrets_or_id_numbers(server):
+    url, data, proc = server
+    cred = hcert(data, "operator", "create", "--authority", "510321", "--name", "clerk").stdout.strip()
+    httpx.post(f"{url}/v1/certificates", json=WORKER, headers={"Authorization": f"Bearer {cred}"})
+    httpx.post(
+        f"{url}/v1/certificates",
+        content=b"{bad",
+        headers={"Authorization": f"Bearer {cred}", "Content-Type": "application/json"},
+    )
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    text = out + err
+    assert "operator create" in out  # the first-run hint
+    for secret in (cred, WORKER["resident_id"], "PRIVATE KEY"):
+        assert secret not in text
