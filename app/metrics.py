@@ -67,8 +67,8 @@ class Metrics:
                 "# TYPE hcert_http_request_duration_seconds histogram",
             ]
             for route, h in sorted(self._hist.items()):
-                for bound, n in zip(_BUCKETS, h, strict=False):
-                    out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(n)}')
+                for bound, hits in zip(_BUCKETS, h, strict=False):
+                    out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(hits)}')
                 out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} {int(h[-2])}')
                 out.append(f'hcert_http_request_duration_seconds_count{{route="{route}"}} {int(h[-2])}')
                 out.append(f'hcert_http_request_duration_seconds_sum{{route="{route}"}} {h[-1]:.6f}')
