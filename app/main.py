@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
@@ -107,5 +108,8 @@ def create_app(
         )
         return response
 
+    # Status lists are JWTs whose payload base64-encodes an already base64 list:
+    # gzip on the wire takes most of that overhead back.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -67,8 +67,9 @@ class Metrics:
                 "# TYPE hcert_http_request_duration_seconds histogram",
             ]
             for route, h in sorted(self._hist.items()):
+                bucket = "hcert_http_request_duration_seconds_bucket"
                 for bound, hits in zip(_BUCKETS, h, strict=False):
-                    out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(hits)}')
+                    out.append(f'{bucket}{{route="{route}",le="{bound}"}} {int(hits)}')
                 out.append(f'hcert_http_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} {int(h[-2])}')
                 out.append(f'hcert_http_request_duration_seconds_count{{route="{route}"}} {int(h[-2])}')
                 out.append(f'hcert_http_request_duration_seconds_sum{{route="{route}"}} {h[-1]:.6f}')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 from collections import OrderedDict
@@ -88,12 +89,15 @@ class IssuingService:
         path = self.settings.data_dir / "subject.key"
         if not path.exists():
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = path.open("x")  # never overwrite: hashes made with the old key would stop matching
             try:
-                path.chmod(0o600)
-                fd.write(secrets.token_hex(32))
-            finally:
-                fd.close()
+                # Exclusive create: never overwrite (hashes made with the old key would
+                # stop matching); a second instance starting at the same time reads it.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
     def subject_hash(self, resident_id: str) -> str:

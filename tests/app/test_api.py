@@ -257,6 +257,8 @@ def test_revoke_suspend_unsuspend_through_the_status_list(app_client, clock):
     assert r.valid and r.status_checked
     is_problem(app_client.post(f"/v1/certificates/{a['id']}/unsuspend", json={"reason": "x"}), 409, "not_suspended")
     is_problem(app_client.post(f"/v1/certificates/{a['id']}/suspend", json={"reason": "x"}), 409, "already_revoked")
+    gz = app_client.get("/v1/status/510321/0", headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip" and gz.text == lst2.text
     # Conditional GET
     r304 = app_client.get("/v1/status/510321/0", headers={"If-None-Match": lst2.headers["etag"]})
     assert r304.status_code == 304
