@@ -66,8 +66,9 @@ def status_size(entries: int, rate: float) -> tuple[int, int]:
     rng = random.Random(1)
     for idx in rng.sample(range(entries), int(entries * rate)):
         bits.set(idx, 1)
-    token = sign_status_list(generate_signing_key(), bits, uri="https://hcert.example/v1/status/510321/0",
-                             iat=1, exp=2, ttl=3600)
+    token = sign_status_list(
+        generate_signing_key(), bits, uri="https://hcert.example/v1/status/510321/0", iat=1, exp=2, ttl=3600
+    )
     # What the app's GZipMiddleware (level 9) sends to a client that accepts gzip.
     return len(token.encode()), len(gzip.compress(token.encode(), 9))
 
@@ -83,9 +84,24 @@ def main() -> None:
     if binary:
         port = 6391
         with tempfile.TemporaryDirectory() as d:
-            proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
-                                     "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-                                    stdout=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    d,
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
             time.sleep(0.5)
             try:
                 m, _ = manifest_run("redis", f"redis://127.0.0.1:{port}/0", runs=9)
@@ -98,8 +114,12 @@ def main() -> None:
     one, one_gz = status_size(131_072, 0.01)
     print(f"status list 1,000,000 entries, 1% revoked: token {million:,} bytes, {million_gz:,} on the wire (gzip)")
     print(f"status list   131,072 entries, 1% revoked: token {one:,} bytes, {one_gz:,} on the wire (gzip)")
-    out.update(status_list_1m_bytes=million, status_list_1m_wire_bytes=million_gz, status_list_131k_bytes=one,
-               status_list_131k_wire_bytes=one_gz)
+    out.update(
+        status_list_1m_bytes=million,
+        status_list_1m_wire_bytes=million_gz,
+        status_list_131k_bytes=one,
+        status_list_131k_wire_bytes=one_gz,
+    )
     print(json.dumps(out))
 
 
