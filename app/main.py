@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -64,6 +63,35 @@ class _TooLarge(Exception):
     pass
 
 
+class RequestMetrics:
+    """Count requests by method, route template and status, with latency (plain ASGI: no extra task)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            self.metrics.observe_request(
+                scope["method"], getattr(route, "path", "unmatched"), status, time.perf_counter() - start
+            )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -98,16 +126,7 @@ def create_app(
     for module in (certificates, status, admin, ops):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def count(request: Any, call_next: Any) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        app.state.metrics.observe_request(
-            request.method, getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start
-        )
-        return response
-
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # Status lists are JWTs whose payload base64-encodes an already base64 list:
     # gzip on the wire takes most of that overhead back.
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -30,6 +30,7 @@ from keys import KeyRecord, KeyRing
 
 from .settings import Settings
 from .store import AuditEvent, Authority, CertificateRecord, Conflict, IdempotencyRecord, Operator, Store
+from .store._base import IssueWrite
 
 __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
 
@@ -257,53 +258,50 @@ class IssuingService:
                 result.errors.extend({"row": row_no, **err.to_dict()} for err in e.errors)
                 continue
             eligible.append((row_no, application, self.subject_hash(application.resident_id)))
-        slots = self.store.allocate_status(authority, len(eligible), list_size=STATUS_LIST_SIZE) if eligible else []
-        records: list[CertificateRecord] = []
-        audit: list[AuditEvent] = []
         ts = _ts(now)
-        for (row_no, application, subject), slot in zip(eligible, slots, strict=True):
-            cert = issuer.issue(application, now=now, status=slot)
-            records.append(
-                CertificateRecord(
-                    jti=cert.jti,
-                    authority=authority,
-                    kind=cert.kind,
-                    name=application.name,
-                    masked_id=cert.claims["id"],
-                    subject_hash=subject,
-                    token=cert.token,
-                    kid=cert.kid,
-                    status_list=slot[0],
-                    status_index=slot[1],
-                    issued_at=ts,
-                    expires=cert.claims["exp"],
-                    operator=operator.id,
-                    batch=batch,
+        status = 201 if not result.errors else (207 if eligible else 422)
+        body = ""
+
+        def build(slots: list[tuple[int, int]]) -> IssueWrite:
+            nonlocal body
+            records: list[CertificateRecord] = []
+            audit: list[AuditEvent] = []
+            for (row_no, application, subject), slot in zip(eligible, slots, strict=True):
+                cert = issuer.sign_application(application, now=now, status=slot)
+                records.append(
+                    CertificateRecord(
+                        jti=cert.jti,
+                        authority=authority,
+                        kind=cert.kind,
+                        name=application.name,
+                        masked_id=cert.claims["id"],
+                        subject_hash=subject,
+                        token=cert.token,
+                        kid=cert.kid,
+                        status_list=slot[0],
+                        status_index=slot[1],
+                        issued_at=ts,
+                        expires=cert.claims["exp"],
+                        operator=operator.id,
+                        batch=batch,
+                    )
                 )
+                audit.append(AuditEvent(ts, operator.id, authority, "certificate.issue", cert.jti, {"kind": cert.kind}))
+                result.issued.append({"row": row_no, **self.describe(records[-1], qr_text=cert.qr_text)})
+            counts = {"rows": len(rows), "issued": len(records), "refused": len({e["row"] for e in result.errors})}
+            body = json.dumps(
+                {"batch": batch, "issued": result.issued, "errors": result.errors, "counts": counts},
+                ensure_ascii=False,
             )
-            audit.append(AuditEvent(ts, operator.id, authority, "certificate.issue", cert.jti, {"kind": cert.kind}))
-            result.issued.append({"row": row_no, **self.describe(records[-1], qr_text=cert.qr_text)})
-        status = 201 if not result.errors else (207 if result.issued else 422)
-        body = json.dumps(
-            {
-                "batch": batch,
-                "issued": result.issued,
-                "errors": result.errors,
-                "counts": {
-                    "rows": len(rows),
-                    "issued": len(result.issued),
-                    "refused": len({e["row"] for e in result.errors}),
-                },
-            },
-            ensure_ascii=False,
-        )
-        idem = (
-            IdempotencyRecord(authority, idempotency_key, request_hash, status, body, ts)
-            if idempotency_key is not None
-            else None
-        )
+            idem = (
+                IdempotencyRecord(authority, idempotency_key, request_hash, status, body, ts)
+                if idempotency_key is not None
+                else None
+            )
+            return records, audit, idem
+
         try:
-            self.store.commit_issue(records, audit, idem)
+            self.store.issue_with_status(authority, len(eligible), list_size=STATUS_LIST_SIZE, build=build)
         except Conflict:
             # A concurrent request with the same key won the race; replay its answer.
             stored = self.store.get_idempotency(authority, idempotency_key) if idempotency_key else None

@@ -152,6 +152,17 @@ class Issuer:
         entry, allocated by the caller's store. Raises :class:`ApplicationError`.
         """
         self.check(application, now=now)
+        return self.sign_application(application, now=now, status=status, jti=jti)
+
+    def sign_application(
+        self,
+        application: Application,
+        *,
+        now: dt.datetime,
+        status: tuple[int, int] | None = None,
+        jti: str | None = None,
+    ) -> IssuedCertificate:
+        """Sign an application that :meth:`check` has already passed."""
         jti = jti or new_jti()
         claims = self.claims(application, now=now, jti=jti, status=status)
         kid, token = self.sign(claims)

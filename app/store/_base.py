@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ __all__ = [
     "CertificateRecord",
     "Conflict",
     "IdempotencyRecord",
+    "IssueWrite",
     "NotFound",
     "Operator",
     "Store",
@@ -125,6 +126,10 @@ def chain_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+#: What an issue request writes: certificates, audit entries and its idempotency record.
+IssueWrite = tuple[list["CertificateRecord"], list["AuditEvent"], "IdempotencyRecord | None"]
+
+
 class Store(Protocol):
     """The storage contract; ``tests/app/test_store_contract.py`` runs against both backends."""
 
@@ -151,6 +156,22 @@ class Store(Protocol):
 
         Raises :class:`Conflict` (and stores nothing) when the idempotency key or a
         ``jti`` exists already.
+        """
+        ...
+
+    def issue_with_status(
+        self,
+        authority: str,
+        count: int,
+        *,
+        list_size: int,
+        build: Callable[[list[tuple[int, int]]], IssueWrite],
+    ) -> None:
+        """Allocate ``count`` status entries, let ``build`` sign with them, and commit what it returns, as one write.
+
+        The embedded store does all of it in one transaction (one fsync); Redis
+        allocates first (an entry that is never used is harmless) and commits
+        atomically. Raises :class:`Conflict` like :meth:`commit_issue`.
         """
         ...
 

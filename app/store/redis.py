@@ -25,6 +25,7 @@ from ._base import (
     CertificateRecord,
     Conflict,
     IdempotencyRecord,
+    IssueWrite,
     NotFound,
     Operator,
     StoreError,
@@ -181,6 +182,17 @@ class RedisStore:
             log(audit)
 
         self._atomic([*([idem_key] if idem_key else []), *cert_keys], body)
+
+    def issue_with_status(
+        self,
+        authority: str,
+        count: int,
+        *,
+        list_size: int,
+        build: Callable[[list[tuple[int, int]]], IssueWrite],
+    ) -> None:
+        records, audit, idempotency = build(self.allocate_status(authority, count, list_size=list_size))
+        self.commit_issue(records, audit, idempotency)
 
     def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None:
         raw = self._r.get(P + f"idem:{authority}:{key}")

@@ -6,7 +6,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
@@ -19,6 +19,7 @@ from ._base import (
     CertificateRecord,
     Conflict,
     IdempotencyRecord,
+    IssueWrite,
     NotFound,
     Operator,
     StoreError,
@@ -148,40 +149,66 @@ class SqliteStore:
 
     # -- certificates ------------------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
+        with self._tx() as db:
+            return self._allocate(db, authority, count, list_size)
+
+    @staticmethod
+    def _allocate(db: sqlite3.Connection, authority: str, count: int, list_size: int) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
         # A list is filled to half at most, so random probing stays cheap and the
         # used indexes stay spread over the whole list.
-        with self._tx() as db:
-            while len(out) < count:
-                row = db.execute(
-                    "SELECT lst, used FROM status_lists WHERE authority = ? ORDER BY lst DESC LIMIT 1", (authority,)
-                ).fetchone()
-                if row is None or row[1] >= list_size // 2:
-                    lst = 0 if row is None else row[0] + 1
-                    db.execute("INSERT INTO status_lists(authority, lst, used) VALUES (?, ?, 0)", (authority, lst))
-                    continue
-                lst = row[0]
-                idx = secrets.randbelow(list_size)
-                cur = db.execute("INSERT OR IGNORE INTO status_slots VALUES (?, ?, ?)", (authority, lst, idx))
-                if cur.rowcount:
-                    db.execute(
-                        "UPDATE status_lists SET used = used + 1 WHERE authority = ? AND lst = ?", (authority, lst)
-                    )
-                    out.append((lst, idx))
+        while len(out) < count:
+            row = db.execute(
+                "SELECT lst, used FROM status_lists WHERE authority = ? ORDER BY lst DESC LIMIT 1", (authority,)
+            ).fetchone()
+            if row is None or row[1] >= list_size // 2:
+                lst = 0 if row is None else row[0] + 1
+                db.execute("INSERT INTO status_lists(authority, lst, used) VALUES (?, ?, 0)", (authority, lst))
+                continue
+            lst = row[0]
+            idx = secrets.randbelow(list_size)
+            cur = db.execute("INSERT OR IGNORE INTO status_slots VALUES (?, ?, ?)", (authority, lst, idx))
+            if cur.rowcount:
+                db.execute("UPDATE status_lists SET used = used + 1 WHERE authority = ? AND lst = ?", (authority, lst))
+                out.append((lst, idx))
         return out
+
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        records: list[CertificateRecord],
+        audit: list[AuditEvent],
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        if idempotency is not None:
+            db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)", tuple(asdict(idempotency).values()))
+        db.executemany(
+            "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.jti, r.authority, r.kind, r.issued_at, r.kid, r.to_json()) for r in records],
+        )
+        self._append(db, audit)
 
     def commit_issue(
         self, records: list[CertificateRecord], audit: list[AuditEvent], idempotency: IdempotencyRecord | None
     ) -> None:
         try:
             with self._tx() as db:
-                if idempotency is not None:
-                    db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)", tuple(asdict(idempotency).values()))
-                db.executemany(
-                    "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?)",
-                    [(r.jti, r.authority, r.kind, r.issued_at, r.kid, r.to_json()) for r in records],
-                )
-                self._append(db, audit)
+                self._insert(db, records, audit, idempotency)
+        except sqlite3.IntegrityError as e:
+            raise Conflict("idempotency key or certificate id exists already") from e
+
+    def issue_with_status(
+        self,
+        authority: str,
+        count: int,
+        *,
+        list_size: int,
+        build: Callable[[list[tuple[int, int]]], IssueWrite],
+    ) -> None:
+        try:
+            with self._tx() as db:
+                records, audit, idempotency = build(self._allocate(db, authority, count, list_size))
+                self._insert(db, records, audit, idempotency)
         except sqlite3.IntegrityError as e:
             raise Conflict("idempotency key or certificate id exists already") from e
 

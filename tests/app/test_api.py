@@ -128,7 +128,10 @@ def test_batch_reports_bad_rows_by_number_and_issues_the_rest(app_client):
         (7, "symptoms", "symptomatic"),
         (31, "symptoms", "symptomatic"),
     ]
-    assert app_client.get("/v1/certificates").json()["total"] == 38
+    listing = app_client.get("/v1/certificates", headers={"Accept-Encoding": "gzip"})
+    assert listing.json()["total"] == 38
+    # Large responses (status lists of real size, listings) travel gzip-compressed.
+    assert listing.headers["content-encoding"] == "gzip"
     jtis = {c["id"] for c in body["issued"]}
     assert len(jtis) == 38
     sheet = app_client.get(f"/v1/batches/{body['batch']}/print")
@@ -257,8 +260,6 @@ def test_revoke_suspend_unsuspend_through_the_status_list(app_client, clock):
     assert r.valid and r.status_checked
     is_problem(app_client.post(f"/v1/certificates/{a['id']}/unsuspend", json={"reason": "x"}), 409, "not_suspended")
     is_problem(app_client.post(f"/v1/certificates/{a['id']}/suspend", json={"reason": "x"}), 409, "already_revoked")
-    gz = app_client.get("/v1/status/510321/0", headers={"Accept-Encoding": "gzip"})
-    assert gz.headers["content-encoding"] == "gzip" and gz.text == lst2.text
     # Conditional GET
     r304 = app_client.get("/v1/status/510321/0", headers={"If-None-Match": lst2.headers["etag"]})
     assert r304.status_code == 304
