@@ -4,6 +4,7 @@ verify offline with hcert-verify, revoke, and see the revocation once the list i
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -123,3 +124,39 @@ def test_server_output_never_contains_secrets_or_id_numbers(server):
     assert "operator create" in out  # the first-run hint
     for secret in (cred, WORKER["resident_id"], "PRIVATE KEY"):
         assert secret not in text
+
+
+def test_readme_first_command_serves_and_the_example_issues(tmp_path):
+    """`./scripts/serve` (the README's first command) brings the service up; examples/worker.json issues."""
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "HCERT_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        ["bash", "scripts/serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("scripts/serve did not come up")
+        cred = hcert(tmp_path / "data", "operator", "create", "--authority", "510321", "--name", "clerk").stdout.strip()
+        body = json.loads((ROOT / "examples" / "worker.json").read_text("utf-8"))
+        r = httpx.post(f"{url}/v1/certificates", json=body, headers={"Authorization": f"Bearer {cred}"})
+        assert r.status_code == 201, r.text
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "operator create --authority 510321" in out
