@@ -7,6 +7,6 @@ passphrase). They are never printed, logged or returned by an API; a
 """
 
 from ._keyring import KeyRecord, KeyRing, KeyRingError
-from ._signer import SigningKey, generate_signing_key, sign_es256
+from ._signer import SigningKey, generate_signing_key, sign_compact, sign_es256
 
-__all__ = ["KeyRecord", "KeyRing", "KeyRingError", "SigningKey", "generate_signing_key", "sign_es256"]
+__all__ = ["KeyRecord", "KeyRing", "KeyRingError", "SigningKey", "generate_signing_key", "sign_compact", "sign_es256"]

@@ -79,3 +79,16 @@ class SigningKey:
 def generate_signing_key() -> SigningKey:
     """Generate a new P-256 signing key."""
     return SigningKey(ec.generate_private_key(ec.SECP256R1()))
+
+
+def sign_compact(key: SigningKey, *, typ: str, payload: bytes) -> str:
+    """Return a compact JWS (ES256, ``zip: DEF``) of ``payload`` with this ``typ``.
+
+    The signed objects of hcert (certificates, trust lists, rules, bundles) all
+    take this one shape, and the verifier opens them with one function.
+    """
+    from hcert_verifier import b64url_encode, deflate, json_compact
+
+    header = json_compact({"alg": "ES256", "kid": key.kid, "typ": typ, "zip": "DEF"})
+    signing_input = f"{b64url_encode(header)}.{b64url_encode(deflate(payload))}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"

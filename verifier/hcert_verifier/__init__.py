@@ -45,6 +45,8 @@ from ._errors import __all__ as _error_names
 from ._jwk import KID_LENGTH, jwk_from_public_key, jwk_thumbprint, kid_for, public_key_from_jwk
 from ._jws import ALGORITHM, P256_ORDER
 from ._verify import CLOCK_LEEWAY, TYP, Result, Verifier, decode_token, verify_compact_jws
+from .bundle import Bundle, load_roots
+from .rules import RuleOutcome, RuleSet
 from .status import STATUS_REVOKED, STATUS_SUSPENDED, STATUS_VALID, StatusList, StatusLists, status_list_uri
 from .trust import JwksTrust, TrustedKey, TrustSource
 
@@ -69,9 +71,12 @@ __all__ = [
     "STATUS_SUSPENDED",
     "STATUS_VALID",
     "TYP",
+    "Bundle",
     "Certificate",
     "JwksTrust",
     "Result",
+    "RuleOutcome",
+    "RuleSet",
     "StatusList",
     "StatusLists",
     "StatusReference",
@@ -90,6 +95,7 @@ __all__ = [
     "jwk_from_public_key",
     "jwk_thumbprint",
     "kid_for",
+    "load_roots",
     "mask_resident_id",
     "public_key_from_jwk",
     "qr_decode",

@@ -34,7 +34,9 @@ __all__ = [
     "NotYetValid",
     "OutOfScope",
     "PayloadTooLarge",
+    "RejectedByRules",
     "Revoked",
+    "RulesUnavailable",
     "SignatureNotCanonical",
     "StatusUnavailable",
     "Suspended",
@@ -263,6 +265,18 @@ class BundleExpired(VerificationError):
     """The offline trust bundle has expired; sync before verifying."""
 
     code = "bundle_expired"
+
+
+class RejectedByRules(VerificationError):
+    """The destination's acceptance rules reject this certificate."""
+
+    code = "rejected_by_rules"
+
+
+class RulesUnavailable(VerificationError):
+    """The bundle carries no rules for this destination and checkpoint."""
+
+    code = "rules_unavailable"
 
 
 class StatusUnavailable(VerificationError):

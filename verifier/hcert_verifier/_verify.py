@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,13 +16,16 @@ from ._claims import KIND_RETURN_TO_WORK, Certificate, parse_claims
 from ._codec import QR_PREFIX, b64url_decode, inflate, json_object, qr_decode
 from ._errors import (
     BadQrPrefix,
+    BundleExpired,
     Expired,
     IssuedInFuture,
     KeyNotYetValid,
     KeyWithdrawn,
     NotYetValid,
     OutOfScope,
+    RejectedByRules,
     Revoked,
+    RulesUnavailable,
     StatusUnavailable,
     Suspended,
     UnknownIssuer,
@@ -31,6 +34,8 @@ from ._errors import (
 )
 from ._jwk import KID_LENGTH
 from ._jws import check_header, split_token, verify_es256
+from .bundle import STALE_AFTER, Bundle
+from .rules import RuleOutcome, evaluate
 from .status import STATUS_REVOKED, STATUS_SUSPENDED, StatusSource
 from .trust import TrustedKey, TrustSource
 
@@ -64,6 +69,8 @@ class Result:
     kid: str | None = None
     status_checked: bool = False
     warnings: tuple[str, ...] = field(default=())
+    rules: tuple[RuleOutcome, ...] = field(default=())
+    destination: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict, the one the CLI and the API print."""
@@ -74,6 +81,8 @@ class Result:
             "kid": self.kid,
             "status_checked": self.status_checked,
             "warnings": list(self.warnings),
+            "destination": self.destination,
+            "rules": [r.to_dict() for r in self.rules],
             "certificate": self.certificate.summary() if self.certificate else None,
         }
 
@@ -112,30 +121,92 @@ class Verifier:
         *,
         status: StatusSource | None = None,
         require_status: bool = False,
+        bundle: Bundle | None = None,
     ) -> None:
         self._trust = trust
         self._status = status
         self._require_status = require_status
+        self._bundle = bundle
         # Header segment -> trusted key. Only headers that passed every header
         # rule and name a trusted key are cached, so the cache is bounded by the
         # trust list, and a token's header is parsed once per key, not per scan.
         self._headers: dict[str, TrustedKey] = {}
 
-    def verify(self, qr_text_or_token: str, *, at: dt.datetime | int | float | None = None) -> Result:
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, *, require_status: bool = True) -> Verifier:
+        """Verify against an offline bundle: its trust list, status lists and rules.
+
+        With a bundle, a certificate whose status list is missing is refused by
+        default (``status_unavailable``): the bundle is meant to carry them all.
+        """
+        return cls(bundle, status=bundle, require_status=require_status, bundle=bundle)
+
+    def verify(
+        self,
+        qr_text_or_token: str,
+        *,
+        at: dt.datetime | int | float | None = None,
+        destination: str | None = None,
+        checkpoint: str = "gate",
+    ) -> Result:
         """Verify QR text or a compact token at time ``at`` (default: now).
 
-        Never raises for a bad certificate: every failure is a :class:`Result`
-        with ``valid=False`` and its code.
+        With a bundle and a ``destination`` province, that province's rules for
+        ``checkpoint`` (``gate`` or ``highway``) are applied too. Never raises
+        for a bad certificate: every failure is a :class:`Result` with
+        ``valid=False`` and its code.
         """
         now = _timestamp(at)
+        warnings: list[str] = []
+        if self._bundle is not None:
+            # Step 0: the bundle's own age, against the device clock.
+            if now >= self._bundle.expires:
+                return Result(
+                    False,
+                    BundleExpired.code,
+                    "the trust bundle has expired; sync before verifying",
+                    destination=destination,
+                )
+            if now < self._bundle.issued_at - CLOCK_LEEWAY:
+                warnings.append("clock_before_bundle")
+            elif now - self._bundle.issued_at > STALE_AFTER:
+                warnings.append("bundle_stale")
         try:
             cert, key = self._authenticate(qr_text_or_token)
         except VerificationError as e:
-            return Result(False, e.code, e.reason)
+            return Result(False, e.code, e.reason, warnings=tuple(warnings), destination=destination)
         try:
-            return self._judge(cert, key, now)
+            result = self._judge(cert, key, now)
         except VerificationError as e:
-            return Result(False, e.code, e.reason, cert, key.kid)
+            return Result(False, e.code, e.reason, cert, key.kid, warnings=tuple(warnings), destination=destination)
+        warnings.extend(result.warnings)
+        if destination is None:
+            return replace(result, warnings=tuple(warnings))
+        # Step 9: the destination's acceptance rules.
+        ruleset = self._bundle.rules_for(destination) if self._bundle else None
+        rules = ruleset.checkpoints.get(checkpoint) if ruleset else None
+        if ruleset is None or rules is None:
+            return replace(
+                result,
+                valid=False,
+                code=RulesUnavailable.code,
+                reason=f"no rules for province {destination}, checkpoint {checkpoint}",
+                warnings=tuple(warnings),
+                destination=destination,
+            )
+        accepted, outcomes = evaluate(rules, cert, at=now, province=destination)
+        if accepted:
+            return replace(result, warnings=tuple(warnings), rules=outcomes, destination=destination)
+        failed = "; ".join(f"{o.id}: {o.reason}" for o in outcomes if o.outcome != "PASS")
+        return replace(
+            result,
+            valid=False,
+            code=RejectedByRules.code,
+            reason=failed,
+            warnings=tuple(warnings),
+            rules=outcomes,
+            destination=destination,
+        )
 
     def _key_for(self, header_segment: str) -> TrustedKey:
         key = self._headers.get(header_segment)

@@ -11,10 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._errors import HcertError
 from ._verify import Verifier, decode_token
+from .bundle import Bundle, load_roots
 from .status import StatusList, StatusLists
 from .trust import JwksTrust, TrustSource
 
@@ -64,6 +66,30 @@ def _default_jwks() -> str | None:
     return os.environ.get("HCERT_JWKS")
 
 
+def _data_dir(args: argparse.Namespace) -> Path:
+    from .sync import default_data_dir
+
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def _roots(args: argparse.Namespace) -> list[dict[str, Any]]:
+    path = Path(args.roots) if args.roots else _data_dir(args) / "roots.json"
+    if not path.exists():
+        raise _UsageError(f"no pinned roots at {path}: give --roots FILE (the national root public keys)")
+    return load_roots(path)
+
+
+def _bundle(args: argparse.Namespace) -> Bundle | None:
+    if args.bundle:
+        return Bundle.from_file(args.bundle, _roots(args))
+    if args.jwks or _default_jwks():
+        return None
+    path = _data_dir(args) / "bundle.jwt"
+    if not path.exists():
+        raise _UsageError("no trust source: run `hcert-verify sync URL --roots FILE`, or give --bundle or --jwks")
+    return Bundle.from_file(path, _roots(args))
+
+
 def _trust(args: argparse.Namespace) -> tuple[TrustSource, StatusLists | None]:
     jwks = args.jwks or _default_jwks()
     if not jwks:
@@ -83,9 +109,16 @@ def _trust(args: argparse.Namespace) -> tuple[TrustSource, StatusLists | None]:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     at = _parse_at(args.at)
-    trust, lists = _trust(args)
+    bundle = _bundle(args)
+    if bundle is not None:
+        verifier = Verifier.from_bundle(bundle)
+    else:
+        if args.destination:
+            raise _UsageError("--destination needs a bundle (the rules travel in it)")
+        trust, lists = _trust(args)
+        verifier = Verifier(trust, status=lists, require_status=args.require_status)
     text = _read_input(args.input)
-    result = Verifier(trust, status=lists, require_status=args.require_status).verify(text, at=at)
+    result = verifier.verify(text, at=at, destination=args.destination, checkpoint=args.checkpoint)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     elif result.valid:
@@ -93,11 +126,39 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         assert cert is not None
         print(f"VALID  {cert.kind_name}  {cert.name}  {cert.masked_id_display}")
         print(f"issuer {cert.issuer}  valid {cert.valid_from.isoformat()} .. {cert.expires.isoformat()}")
+        for rule in result.rules:
+            print(f"rule {rule.id}: {rule.outcome} {rule.reason}")
         for warning in result.warnings:
             print(f"warning: {warning}")
     else:
         print(f"INVALID  {result.code}: {result.reason}")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
     return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from .sync import SyncError, sync
+
+    data_dir = _data_dir(args)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if args.roots:
+        roots = load_roots(args.roots)
+        target = data_dir / "roots.json"
+        if not target.exists():
+            target.write_text(json.dumps({"roots": roots}, indent=2))
+    try:
+        outcome = sync(args.url, data_dir=data_dir)
+    except SyncError as e:
+        print(f"hcert-verify: {e.diagnostics()}", file=sys.stderr)
+        return EXIT_INVALID
+    b = outcome.bundle
+    state = "updated" if outcome.changed else "unchanged"
+    print(
+        f"bundle {b.version} {state}: {len(b.authorities)} authorities, {b.status_list_count} status lists, "
+        f"rules for {len(b.provinces)} provinces; expires {dt.datetime.fromtimestamp(b.expires, dt.UTC).isoformat()}"
+    )
+    return EXIT_VALID
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -116,12 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     verify = sub.add_parser("verify", help="verify QR text, a compact token or a photo of a QR code")
     verify.add_argument("input", help="QR text, compact token, image path (.png/.jpg), text file, or - for stdin")
-    verify.add_argument("--jwks", help="JWKS file of trusted issuer keys (default: $HCERT_JWKS)")
+    verify.add_argument("--bundle", help="offline trust bundle file (default: the synced bundle)")
+    verify.add_argument("--roots", help="pinned national root keys (default: roots.json in the data folder)")
+    verify.add_argument("--destination", help="destination province code (2 digits): apply its rules")
+    verify.add_argument("--checkpoint", default="gate", help="checkpoint kind for the rules: gate or highway")
+    verify.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
+    verify.add_argument("--jwks", help="JWKS file of trusted issuer keys instead of a bundle ($HCERT_JWKS)")
     verify.add_argument("--status", action="append", help="status list token file (repeatable)")
     verify.add_argument("--require-status", action="store_true", help="refuse when no status list is at hand")
     verify.add_argument("--at", help="verification time, ISO-8601 with timezone (default: now)")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(func=_cmd_verify)
+    sync_p = sub.add_parser("sync", help="fetch and verify the trust bundle from an hcert server")
+    sync_p.add_argument("url", help="server base URL, e.g. https://hcert.example.gov.cn")
+    sync_p.add_argument("--roots", help="national root public keys to pin (first sync)")
+    sync_p.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
+    sync_p.set_defaults(func=_cmd_sync)
     inspect = sub.add_parser("inspect", help="decode and show header and claims WITHOUT verifying")
     inspect.add_argument("input", help="QR text, compact token, image path, or - for stdin")
     inspect.set_defaults(func=_cmd_inspect)
