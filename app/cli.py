@@ -51,12 +51,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("HCERT_BASE_URL", f"http://{args.host}:{args.port}")
     service = _service(args)
     created = service.ensure_development_setup(now=_now())
+    roots = None
+    if created:
+        from .trust import TrustNetwork
+
+        roots = TrustNetwork(service).ensure_development_network(now=_now())
     service.store.close()
     here = f"--data-dir {settings.data_dir} " if args.data_dir else ""
     print(f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir})")
     if created:
         print(f"hcert: created development authority {created.code} ({created.name_zh}) with a new signing key")
     print(f"hcert: get an operator credential with:  hcert {here}operator create --authority 510321 --name clerk")
+    if roots:
+        print(f"hcert: development national root made (production keeps it offline); devices pin {roots}:")
+        print(f"hcert:   hcert-verify sync http://{args.host}:{args.port} --roots {roots}")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -146,6 +154,118 @@ def cmd_jwks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _root(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from keys import KeyRing
+
+    root_dir = Path(args.root_dir) if args.root_dir else _settings(args).data_dir / "root"
+    passphrase = os.environ.get("HCERT_ROOT_PASSPHRASE")
+    return KeyRing(root_dir, passphrase=passphrase.encode() if passphrase else None)
+
+
+def _write_roots(ring, now: dt.datetime) -> Path:  # type: ignore[no-untyped-def]
+    from .trust import _jwk
+
+    path = Path(ring.directory) / "roots.json"
+    roots = [_jwk(r) for r in ring.published(now=int(now.timestamp())) if r.state != "withdrawn"]
+    path.write_text(json.dumps({"roots": roots}, indent=2))
+    return path
+
+
+def cmd_root_init(args: argparse.Namespace) -> int:
+    ring = _root(args)
+    if ring.records:
+        raise _Usage(f"{ring.directory} already holds a root; use `hcert root rotate`")
+    key = ring.ensure(now=_now())
+    print(f"national root {key.kid} created; devices pin {_write_roots(ring, _now())}")
+    return EXIT_OK
+
+
+def cmd_root_rotate(args: argparse.Namespace) -> int:
+    ring = _root(args)
+    old = ring.active().kid
+    key = ring.rotate(now=_now(), max_validity=args.overlap_days * 86400)
+    path = _write_roots(ring, _now())
+    print(f"new national root {key.kid}; old root {old} stays listed for {args.overlap_days} days ({path}).")
+    print(f"next: hcert trust sign --sign-with {old}  (devices pinning the old root learn the new one)")
+    return EXIT_OK
+
+
+def cmd_province_export(args: argparse.Namespace) -> int:
+    from .trust import export_submission
+
+    sub = export_submission(_service(args), args.province, now=_now())
+    text = json.dumps(sub, ensure_ascii=False, indent=2)
+    Path(args.output).write_text(text, encoding="utf-8") if args.output else print(text)
+    return EXIT_OK
+
+
+def cmd_trust_sign(args: argparse.Namespace) -> int:
+    from .trust import TrustNetwork, export_submission, sign_trust_list
+
+    service = _service(args)
+    network = TrustNetwork(service)
+    subs = []
+    for path in args.submission or []:
+        try:
+            subs.append(json.loads(Path(path).read_text("utf-8")))
+        except (OSError, ValueError) as e:
+            raise _Usage(f"cannot read submission {path}: {e}") from e
+    if not args.no_local:
+        local = {a.code[:2] for a in service.store.list_authorities()}
+        local |= {p.name for p in (service.settings.key_root / "_rules").glob("*") if p.is_dir()}
+        covered = {s["province"] for s in subs}
+        subs += [export_submission(service, p, now=_now()) for p in sorted(local - covered)]
+    token = sign_trust_list(
+        _root(args),
+        subs,
+        network.bundle_signers(now=_now()),
+        version=int(_now().timestamp()),
+        now=_now(),
+        sign_with=args.sign_with,
+    )
+    if args.output:
+        Path(args.output).write_text(token + "\n", encoding="ascii")
+    if args.publish:
+        network.publish_trust_list(token)
+    count = sum(len(s["authorities"]) for s in subs)
+    print(
+        f"trust list signed: {count} authorities from {len(subs)} provinces" + (" (published)" if args.publish else "")
+    )
+    return EXIT_OK
+
+
+def cmd_trust_publish(args: argparse.Namespace) -> int:
+    from .trust import TrustNetwork
+
+    network = TrustNetwork(_service(args))
+    network.publish_trust_list(Path(args.file).read_text("ascii"))
+    if args.roots:
+        network.dir.joinpath("roots.json").write_text(Path(args.roots).read_text("utf-8"))
+    print("trust list published; the next bundle carries it")
+    return EXIT_OK
+
+
+def cmd_rules_sign(args: argparse.Namespace) -> int:
+    from .trust import TrustNetwork
+
+    try:
+        rules = json.loads(Path(args.file).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise _Usage(f"cannot read rules {args.file}: {e}") from e
+    TrustNetwork(_service(args)).sign_rules(args.province, rules, now=_now())
+    print(f"rules of province {args.province} signed and published")
+    return EXIT_OK
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .trust import TrustNetwork
+
+    token, _ = TrustNetwork(_service(args)).bundle(now=_now())
+    Path(args.output).write_text(token, encoding="ascii")
+    print(f"bundle written to {args.output} ({len(token):,} bytes)")
+    return EXIT_OK
+
+
 class _Usage(Exception):
     pass
 
@@ -195,6 +315,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="sub", required=True)
     au.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+
+    r = sub.add_parser("root", help="the national root (keep it offline)").add_subparsers(dest="sub", required=True)
+    c = r.add_parser("init", help="create the national root key and roots.json for devices")
+    c.add_argument("--root-dir", help="default <data-dir>/root; $HCERT_ROOT_PASSPHRASE encrypts it")
+    c.set_defaults(func=cmd_root_init)
+    c = r.add_parser("rotate", help="make a new root; the old one stays listed during the overlap")
+    c.add_argument("--root-dir")
+    c.add_argument("--overlap-days", type=int, default=30)
+    c.set_defaults(func=cmd_root_rotate)
+
+    pv = sub.add_parser("province", help="a province's submission").add_subparsers(dest="sub", required=True)
+    c = pv.add_parser("export", help="export this server's authorities of a province for national approval")
+    c.add_argument("--province", required=True)
+    c.add_argument("--output", "-o")
+    c.set_defaults(func=cmd_province_export)
+
+    t = sub.add_parser("trust", help="the national trust list").add_subparsers(dest="sub", required=True)
+    c = t.add_parser("sign", help="approve submissions and sign the trust list with the root")
+    c.add_argument("--root-dir")
+    c.add_argument("--submission", action="append", help="a province's export (repeatable)")
+    c.add_argument("--no-local", action="store_true", help="only the given submissions, not this server's")
+    c.add_argument("--sign-with", help="root kid to sign with (root rotation)")
+    c.add_argument("--output", "-o")
+    c.add_argument("--publish", action="store_true", help="install it on this server")
+    c.set_defaults(func=cmd_trust_sign)
+    c = t.add_parser("publish", help="install a signed trust list on this server")
+    c.add_argument("file")
+    c.add_argument("--roots", help="the roots.json this server pins for its own /v1/verify")
+    c.set_defaults(func=cmd_trust_publish)
+
+    ru = sub.add_parser("rules", help="destination rules").add_subparsers(dest="sub", required=True)
+    c = ru.add_parser("sign", help="validate, sign with the province's rule key, and publish")
+    c.add_argument("--province", required=True)
+    c.add_argument("file")
+    c.set_defaults(func=cmd_rules_sign)
+
+    c = sub.add_parser("bundle", help="write the current offline bundle to a file")
+    c.add_argument("--output", "-o", required=True)
+    c.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("openapi", help="print or write the OpenAPI document")
     c.add_argument("--output", "-o")

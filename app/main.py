@@ -14,10 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
 from .problems import install_handlers, problem
-from .routes import admin, certificates, ops, status
+from .routes import admin, certificates, ops, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
 from .store import Store, open_store
+from .trust import TrustNetwork
 
 __all__ = ["create_app"]
 
@@ -106,8 +107,10 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         opened = store or open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
         service = IssuingService(settings, opened)
-        service.ensure_development_setup(now=app.state.clock())
+        if service.ensure_development_setup(now=app.state.clock()):
+            TrustNetwork(service).ensure_development_network(now=app.state.clock())
         app.state.service = service
+        app.state.trust = TrustNetwork(service)
         try:
             yield
         finally:
@@ -123,7 +126,7 @@ def create_app(
     app.state.clock = clock or (lambda: dt.datetime.now(dt.UTC))
     app.state.metrics = Metrics()
     install_handlers(app)
-    for module in (certificates, status, admin, ops):
+    for module in (certificates, status, trust, admin, ops):
         app.include_router(module.router)
 
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)

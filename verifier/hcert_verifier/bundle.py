@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._codec import b64url_decode, inflate, json_object
-from ._errors import BundleError, HcertError
+from ._errors import BundleError, HcertError, TrustError
 from ._jwk import KID_LENGTH, kid_for, public_key_from_jwk
 from ._jws import check_header, split_token, verify_es256
 from .rules import RuleSet
@@ -150,6 +150,9 @@ class Bundle:
         if payload["expires"] <= payload["issued_at"]:
             raise BundleError("bundle expires before it is issued")
         authorities, keys = cls._authorities(trust)
+        # The bundle signer may withdraw keys between two trust lists (never add any).
+        withdrawn = {w.get("kid") for w in payload.get("withdrawn") or [] if isinstance(w, dict)}
+        keys = [replace(k, state="withdrawn") if k.kid in withdrawn else k for k in keys]
         bundle = cls(
             version=payload["version"],
             issued_at=payload["issued_at"],
@@ -179,7 +182,10 @@ class Bundle:
             bundle._rules[province] = ruleset
         # 4. Status lists, each by a key of its own authority (never a withdrawn one).
         for item in payload.get("status_lists") or []:
-            lst = StatusList.from_token(item, _UsableKeys(bundle))
+            try:
+                lst = StatusList.from_token(item, _UsableKeys(bundle))
+            except TrustError as e:
+                raise BundleError(f"a status list in the bundle does not verify: {e.reason}") from e
             bundle._status[(lst.iss, lst.lst)] = lst
         return bundle
 

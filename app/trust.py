@@ -1,0 +1,329 @@
+"""The national trust network on the server side: root, trust list, rules, bundle.
+
+- The **national root** (a key ring in ``root_dir``, kept offline in production)
+  signs the trust list: every approved authority, its scope and keys, the
+  provinces' rule keys, the bundle signers and the root set itself.
+- A **province** signs its destination rules with its rule key.
+- The **bundle signer** (online) wraps the current trust list, all rules and
+  every status list into one file that devices sync. It can also withdraw keys
+  (``withdrawn``), which takes effect at the next sync without the root; it can
+  never add trust.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, RuleSet, TrustError, json_compact
+from issuer import region_prefix
+from keys import KeyRecord, KeyRing, sign_compact
+
+from .service import IssuingService, ServiceError
+
+__all__ = ["BUNDLE_VALIDITY", "TrustNetwork", "export_submission", "sign_trust_list"]
+
+#: A bundle is refused by devices this long after it was made.
+BUNDLE_VALIDITY = 7 * 86400
+#: How often the server re-makes the bundle even when nothing changed (freshness).
+BUNDLE_REFRESH = 3600
+
+
+def _ts(now: dt.datetime) -> int:
+    return int(now.timestamp())
+
+
+def _jwk(record: KeyRecord) -> dict[str, Any]:
+    return {"kty": "EC", "crv": "P-256", "x": record.x, "y": record.y, "kid": record.kid}
+
+
+def _trust_keys(ring: KeyRing, now: int) -> list[dict[str, Any]]:
+    out = []
+    for r in ring.published(now=now):
+        entry = {**_jwk(r), "state": r.state, "not_before": r.created}
+        end = r.withdrawn if r.state == "withdrawn" else r.retired
+        entry["not_after"] = end
+        out.append(entry)
+    return out
+
+
+def export_submission(service: IssuingService, province: str, *, now: dt.datetime) -> dict[str, Any]:
+    """Return what a province submits for approval: its authorities, their scope and keys, its rule keys."""
+    ts = _ts(now)
+    authorities = []
+    for a in service.store.list_authorities():
+        if not a.code.startswith(province):
+            continue
+        authorities.append(
+            {
+                "id": a.code,
+                "name_zh": a.name_zh,
+                "name_en": a.name_en,
+                "scope": {"regions": [region_prefix(a.code)], "kinds": ["w", "f"]},
+                "keys": _trust_keys(service.ring(a.code), ts),
+            }
+        )
+    rules_ring = KeyRing(service.settings.key_root / "_rules" / province)
+    return {
+        "province": province,
+        "submitted_at": ts,
+        "authorities": authorities,
+        "rule_signers": [_jwk(r) for r in rules_ring.published(now=ts) if r.state != "withdrawn"],
+    }
+
+
+def _check_submission(sub: dict[str, Any]) -> None:
+    province = sub.get("province")
+    if not isinstance(province, str) or len(province) != 2:
+        raise ServiceError("invalid_submission", "a submission names its 2-digit province", 422)
+    for a in sub.get("authorities", []):
+        if not str(a.get("id", "")).startswith(province):
+            raise ServiceError("invalid_submission", f"authority {a.get('id')} is not in province {province}", 422)
+        for region in a["scope"]["regions"]:
+            if not str(region).startswith(province):
+                raise ServiceError("invalid_submission", f"authority {a['id']} claims region {region}", 422)
+
+
+def sign_trust_list(
+    root: KeyRing,
+    submissions: list[dict[str, Any]],
+    bundle_signers: list[dict[str, Any]],
+    *,
+    version: int,
+    now: dt.datetime,
+    sign_with: str | None = None,
+) -> str:
+    """Merge approved submissions into a trust list and sign it with the national root.
+
+    ``sign_with`` picks a root key (during a root rotation: the old one, so that
+    devices pinning it learn the new root). Raises :class:`ServiceError` for a
+    submission outside its province or a kid listed twice.
+    """
+    ts = _ts(now)
+    authorities: dict[str, dict[str, Any]] = {}
+    rule_signers: dict[str, list[dict[str, Any]]] = {}
+    kids: set[str] = set()
+    for sub in submissions:
+        _check_submission(sub)
+        for a in sub["authorities"]:
+            if a["id"] in authorities:
+                raise ServiceError("invalid_submission", f"authority {a['id']} is submitted twice", 422)
+            for k in a["keys"]:
+                if k["kid"] in kids:
+                    raise ServiceError("invalid_submission", f"kid {k['kid']} appears twice", 422)
+                kids.add(k["kid"])
+            authorities[a["id"]] = a
+        if sub.get("rule_signers"):
+            rule_signers[sub["province"]] = sub["rule_signers"]
+    roots = [_jwk(r) for r in root.published(now=ts) if r.state != "withdrawn"]
+    payload = {
+        "version": version,
+        "issued_at": ts,
+        "roots": roots,
+        "bundle_signers": bundle_signers,
+        "rule_signers": rule_signers,
+        "authorities": [authorities[k] for k in sorted(authorities)],
+    }
+    if sign_with is not None:
+        from keys import SigningKey
+
+        path = root.directory / f"{sign_with}.pem"
+        if not path.exists():
+            raise ServiceError("key_not_found", f"no root key {sign_with}", 404)
+        key = SigningKey.from_pem(path.read_bytes(), passphrase=root._passphrase)
+    else:
+        key = root.active()
+    return sign_compact(key, typ=TRUST_LIST_TYP, payload=json_compact(payload))
+
+
+class TrustNetwork:
+    """The server's part: rule keys, published trust list and rules, the bundle."""
+
+    def __init__(self, service: IssuingService) -> None:
+        self.service = service
+        self.dir = service.settings.data_dir / "trust"
+        self._lock = threading.Lock()
+        self._bundle: tuple[str, str, int, str] | None = None  # (token, etag, made at, state digest)
+
+    # -- keys ------------------------------------------------------------------
+    @property
+    def bundle_ring(self) -> KeyRing:
+        """Return the online bundle-signing key ring."""
+        return self.service.ring("_bundle")
+
+    def rules_ring(self, province: str) -> KeyRing:
+        """Return a province's rule-signing key ring."""
+        return KeyRing(self.service.settings.key_root / "_rules" / province)
+
+    def bundle_signers(self, *, now: dt.datetime) -> list[dict[str, Any]]:
+        """Return the public keys that may sign bundles (for the trust list)."""
+        self.bundle_ring.ensure(now=_ts(now))
+        return [_jwk(r) for r in self.bundle_ring.published(now=_ts(now)) if r.state != "withdrawn"]
+
+    def roots(self) -> list[dict[str, Any]]:
+        """Return the root keys this server trusts for its own online verification."""
+        from hcert_verifier import load_roots
+
+        path = self.dir / "roots.json"
+        if not path.exists():
+            path = self.service.settings.data_dir / "root" / "roots.json"
+        return load_roots(path)
+
+    # -- publishing --------------------------------------------------------------
+    def publish_trust_list(self, token: str) -> None:
+        """Install a root-signed trust list (made by ``hcert trust sign``) for the bundle."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "trustlist.jwt").write_text(token.strip() + "\n", encoding="ascii")
+
+    def sign_rules(self, province: str, rules: dict[str, Any], *, now: dt.datetime) -> str:
+        """Validate a province's rules, sign them with its rule key and publish them."""
+        body = {**rules, "province": province, "issued_at": _ts(now)}
+        body.setdefault("version", _ts(now))
+        try:
+            RuleSet.from_payload(body)
+        except TrustError as e:
+            raise ServiceError("invalid_rules", e.reason, 422) from e
+        ring = self.rules_ring(province)
+        ring.ensure(now=_ts(now))
+        token = sign_compact(ring.active(), typ=RULES_TYP, payload=json_compact(body))
+        (self.dir / "rules").mkdir(parents=True, exist_ok=True)
+        (self.dir / "rules" / f"{province}.jwt").write_text(token + "\n", encoding="ascii")
+        return token
+
+    def trust_list(self) -> str:
+        """Return the published trust list; 503 when none is published yet."""
+        path = self.dir / "trustlist.jwt"
+        if not path.exists():
+            raise ServiceError("no_trust_list", "no trust list is published: run `hcert trust sign`", 503)
+        return path.read_text("ascii").strip()
+
+    def _withdrawn(self) -> list[dict[str, Any]]:
+        out = []
+        for a in self.service.store.list_authorities():
+            for r in self.service.ring(a.code).records:
+                if r.state == "withdrawn":
+                    out.append({"kid": r.kid, "iss": a.code, "at": r.withdrawn, "reason": r.reason})
+        return out
+
+    def bundle(self, *, now: dt.datetime) -> tuple[str, str]:
+        """Return the current bundle and its ETag, re-made when anything in it changed or it aged."""
+        ts = _ts(now)
+        trust = self.trust_list()
+        rules = (
+            sorted(p.read_text("ascii").strip() for p in (self.dir / "rules").glob("*.jwt"))
+            if (self.dir / "rules").exists()
+            else []
+        )
+        lists = []
+        versions = []
+        for a in self.service.store.list_authorities():
+            for lst in self.service.store.status_lists(a.code):
+                token, etag = self.service.status_list(a.code, lst, now=now)
+                lists.append(token)
+                versions.append(etag)
+        withdrawn = self._withdrawn()
+        digest = hashlib.sha256(json.dumps([trust, rules, versions, withdrawn], sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            cached = self._bundle
+            if cached and cached[3] == digest and ts - cached[2] < BUNDLE_REFRESH:
+                return cached[0], cached[1]
+            version = max(ts, (cached[2] + 1) if cached else 0)
+            payload = {
+                "format": "hcert-bundle/1",
+                "version": version,
+                "issued_at": ts,
+                "expires": ts + BUNDLE_VALIDITY,
+                "trust_list": trust,
+                "rules": rules,
+                "status_lists": lists,
+                "withdrawn": withdrawn,
+            }
+            self.bundle_ring.ensure(now=ts)
+            token = sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
+            etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
+            self._bundle = (token, etag, ts, digest)
+            return token, etag
+
+    # -- development setup -----------------------------------------------------------
+    def ensure_development_network(self, *, now: dt.datetime) -> Path | None:
+        """On first run: a development root in ``<data>/root``, Guangdong's sample rules, a signed trust list.
+
+        In production the root lives on an offline machine (docs/OPERATIONS.md).
+        Returns the pinned-roots file devices need, when it was made now.
+        """
+        root_dir = self.service.settings.data_dir / "root"
+        if (self.dir / "trustlist.jwt").exists():
+            return None
+        root = KeyRing(root_dir)
+        root.ensure(now=_ts(now))
+        (root_dir / "roots.json").write_text(
+            json.dumps({"roots": [_jwk(r) for r in root.published(now=_ts(now))]}, indent=2)
+        )
+        self.rules_ring("44").ensure(now=_ts(now))
+        self.sign_rules("44", SAMPLE_RULES, now=now)
+        provinces = sorted({a.code[:2] for a in self.service.store.list_authorities()} | {"44"})
+        subs = [export_submission(self.service, p, now=now) for p in provinces]
+        self.publish_trust_list(sign_trust_list(root, subs, self.bundle_signers(now=now), version=_ts(now), now=now))
+        return root_dir / "roots.json"
+
+
+#: Guangdong's sample rules (development): what a destination could publish.
+SAMPLE_RULES: dict[str, Any] = {
+    "checkpoints": {
+        "gate": [
+            {
+                "id": "GD-G1",
+                "type": "accept_kinds",
+                "kinds": ["w"],
+                "description": {
+                    "zh": "工厂门口只认返岗复工健康证明",
+                    "en": "Factory gates accept return-to-work certificates",
+                },
+            },
+            {
+                "id": "GD-G2",
+                "type": "max_age_hours",
+                "hours": 336,
+                "description": {"zh": "签发不超过14天", "en": "Issued at most 14 days ago"},
+            },
+            {
+                "id": "GD-G3",
+                "type": "not_from_key_area",
+                "areas": [{"prefix": "4201", "from": "2020-01-23", "to": "2020-04-08"}],
+                "description": {"zh": "不来自重点疫区", "en": "Not from a key epidemic area"},
+            },
+            {
+                "id": "GD-G4",
+                "type": "destination_is_here",
+                "open": "accept",
+                "description": {"zh": "目的地为本省", "en": "Destined for this province"},
+            },
+        ],
+        "highway": [
+            {
+                "id": "GD-H1",
+                "type": "accept_kinds",
+                "kinds": ["f", "w"],
+                "description": {"zh": "货运检测或返岗证明", "en": "Freight test or return-to-work certificate"},
+            },
+            {
+                "id": "GD-H2",
+                "type": "test_within_hours",
+                "hours": 48,
+                "when": {"kinds": ["f"]},
+                "description": {"zh": "核酸检测48小时内", "en": "Test sampled within 48 hours"},
+            },
+            {
+                "id": "GD-H3",
+                "type": "test_within_hours",
+                "hours": 24,
+                "when": {"kinds": ["f"], "origin_prefixes": ["42"]},
+                "description": {"zh": "湖北来车检测24小时内", "en": "From Hubei: test within 24 hours"},
+            },
+        ],
+    }
+}
