@@ -387,8 +387,12 @@ class IssuingService:
             raise ServiceError("already_revoked", str(e), 409) from e
 
     # -- status lists ----------------------------------------------------------------
-    def status_list(self, authority: str, lst: int, *, now: dt.datetime) -> tuple[str, str]:
-        """Return the signed status list token and its ETag; re-signed only when bits change or age."""
+    def status_list(self, authority: str, lst: int, *, now: dt.datetime, kid: str | None = None) -> tuple[str, str]:
+        """Return the signed status list token and its ETag; re-signed only when bits change or age.
+
+        ``kid`` picks the signing key (default: the active one); the bundle uses
+        the newest key that the published trust list already carries.
+        """
         from .store import NotFound
 
         self._require_authority(authority)
@@ -397,7 +401,7 @@ class IssuingService:
         except NotFound as e:
             raise ServiceError("status_list_not_found", str(e), 404) from e
         ts = _ts(now)
-        kid = self.ring(authority).active().kid
+        kid = kid or self.ring(authority).active().kid
         cached = self._status_cache.get((authority, lst))
         # Re-sign when the bits changed, the key rotated, or half the ttl passed.
         if cached and cached[0] == version and cached[2] == kid and ts - cached[1] < self.settings.status_list_ttl // 2:
@@ -405,7 +409,7 @@ class IssuingService:
         else:
             bits = StatusBits(STATUS_LIST_SIZE, 2, data)
             token = sign_status_list(
-                self.ring(authority).active(),
+                self.ring(authority).signing_key(kid),
                 bits,
                 uri=status_list_uri(self.settings.base_url, authority, lst),
                 iat=ts,

@@ -201,6 +201,14 @@ class TrustNetwork:
             raise ServiceError("no_trust_list", "no trust list is published: run `hcert trust sign`", 503)
         return path.read_text("ascii").strip()
 
+    @staticmethod
+    def _listed_kids(trust_list: str) -> set[str]:
+        # Our own published file: read to choose keys, not trusted for anything.
+        from hcert_verifier import b64url_decode, inflate, json_object
+
+        payload = json_object(inflate(b64url_decode(trust_list.split(".")[1], "trust list"), 64 << 20), "trust list")
+        return {k["kid"] for a in payload.get("authorities", []) for k in a.get("keys", [])}
+
     def _withdrawn(self) -> list[dict[str, Any]]:
         out = []
         for a in self.service.store.list_authorities():
@@ -218,11 +226,17 @@ class TrustNetwork:
             if (self.dir / "rules").exists()
             else []
         )
+        listed = self._listed_kids(trust)
         lists = []
         versions = []
         for a in self.service.store.list_authorities():
+            # Sign with the newest usable key the devices already trust, so that a
+            # rotation or withdrawal never leaves a list they cannot check.
+            usable = [r.kid for r in self.service.ring(a.code).records if r.state != "withdrawn" and r.kid in listed]
+            if not usable:
+                continue
             for lst in self.service.store.status_lists(a.code):
-                token, etag = self.service.status_list(a.code, lst, now=now)
+                token, etag = self.service.status_list(a.code, lst, now=now, kid=usable[0])
                 lists.append(token)
                 versions.append(etag)
         withdrawn = self._withdrawn()

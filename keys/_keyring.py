@@ -136,6 +136,18 @@ class KeyRing:
             self._active = key
         return self._active
 
+    def signing_key(self, kid: str) -> SigningKey:
+        """Load a key that can still sign (active or retired), e.g. for status lists."""
+        record = next((r for r in self.records if r.kid == kid), None)
+        if record is None or record.state == "withdrawn":
+            raise KeyRingError(f"no usable key {kid} in this ring")
+        if record.state == "active":
+            return self.active()
+        try:
+            return SigningKey.from_pem((self.directory / f"{kid}.pem").read_bytes(), passphrase=self._passphrase)
+        except (OSError, ValueError) as e:
+            raise KeyRingError(f"cannot load key {kid}: {e}") from e
+
     def rotate(self, *, now: int, max_validity: int) -> SigningKey:
         """Make a new active key; the old one retires and stays published for ``max_validity`` seconds."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jwt
-
 from ._codec import b64url_decode
 from ._errors import HcertError, TrustError
 from .trust import TrustSource
@@ -71,6 +69,10 @@ class StatusList:
         ``/<iss>/<lst>``, and a key bound to an authority may sign only that
         authority's lists. Raises :class:`TrustError`.
         """
+        # Imported here: PyJWT's package also loads its (unused) JWKS client and
+        # HTTP machinery, which a verifier that never reads a status list need not carry.
+        import jwt
+
         if not isinstance(token, str) or len(token) > MAX_LIST_TOKEN:
             raise TrustError("status list token is not a string of acceptable size")
         try:
@@ -117,6 +119,8 @@ class StatusList:
 
 def _decode_at(token: str, public_key: Any, at: int | None) -> dict[str, Any]:
     # PyJWT reads the wall clock for exp; check exp against the caller's time instead.
+    import jwt
+
     claims: dict[str, Any] = jwt.decode(
         token,
         key=public_key,

@@ -1,0 +1,146 @@
+"""`hcert-verify sync` against a running server, and what it does when things go wrong."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from datetime import date
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, WORKER
+
+
+def hv(*args):
+    return subprocess.run([sys.executable, "-m", "hcert_verifier", *args], capture_output=True, text=True, timeout=60)
+
+
+def credential(data, name="clerk"):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--data-dir",
+            str(data),
+            "operator",
+            "create",
+            "--authority",
+            "510321",
+            "--name",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
+
+
+def test_sync_then_verify_offline_then_revocation_arrives(server, tmp_path):
+    url, data, _ = server
+    device = tmp_path / "device"
+    roots = data / "root" / "roots.json"
+    first = hv("sync", url, "--roots", str(roots), "--data-dir", str(device))
+    assert first.returncode == 0 and "updated" in first.stdout, first.stderr
+    again = hv("sync", url, "--data-dir", str(device))
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    h = {"Authorization": f"Bearer {credential(data)}"}
+    worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
+    cert = httpx.post(f"{url}/v1/certificates", json=worker, headers=h).json()
+    assert hv("sync", url, "--data-dir", str(device)).returncode == 0  # the new status list
+    ok = hv("verify", "--data-dir", str(device), "--destination", "44", "--json", cert["qr_text"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    out = json.loads(ok.stdout)
+    assert out["status_checked"] and {r["id"] for r in out["rules"]} >= {"GD-G1", "GD-G3"}
+    httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "fever"}, headers=h)
+    # Before the next sync the device does not know yet; after it, it does.
+    assert hv("verify", "--data-dir", str(device), cert["qr_text"]).returncode == 0
+    assert hv("sync", url, "--data-dir", str(device)).returncode == 0
+    revoked = hv("verify", "--data-dir", str(device), "--json", cert["qr_text"])
+    assert revoked.returncode == 1 and json.loads(revoked.stdout)["code"] == "revoked"
+
+
+class _Serve:
+    """A loopback HTTP server that answers /v1/bundle with whatever the test sets."""
+
+    def __init__(self):
+        body = {"data": b"", "status": 200}
+        self.body = body
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(body["status"])
+                self.send_header("Content-Length", str(len(body["data"])))
+                self.end_headers()
+                self.wfile.write(body["data"])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake():
+    s = _Serve()
+    yield s
+    s.close()
+
+
+def test_sync_keeps_the_last_good_bundle(server, fake, tmp_path):
+    url, data, proc = server
+    device = tmp_path / "device"
+    assert hv("sync", url, "--roots", str(data / "root" / "roots.json"), "--data-dir", str(device)).returncode == 0
+    good = (device / "bundle.jwt").read_bytes()
+    # A tampered bundle.
+    h, p, s = good.decode().split(".")
+    fake.body["data"] = f"{h}.{p[:-8]}AAAAAAAA.{s}".encode()
+    bad = hv("sync", fake.url, "--data-dir", str(device))
+    assert bad.returncode == 1 and "sync_failed" in bad.stderr and "kept" in bad.stderr
+    assert (device / "bundle.jwt").read_bytes() == good
+    # A server error, and garbage.
+    fake.body.update(status=500, data=b"oops")
+    assert hv("sync", fake.url, "--data-dir", str(device)).returncode == 1
+    fake.body.update(status=200, data=b"\xff" * 100)
+    assert hv("sync", fake.url, "--data-dir", str(device)).returncode == 1
+    assert (device / "bundle.jwt").read_bytes() == good
+    # A newer bundle arrives; then the old one is replayed and refused.
+    newer = httpx.get(f"{url}/v1/bundle").content
+    import time
+
+    time.sleep(1.1)  # bundle versions are seconds
+    h2 = {"Authorization": f"Bearer {credential(data, 'second')}"}  # a new status list changes the bundle
+    worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
+    httpx.post(f"{url}/v1/certificates", json=worker, headers=h2)
+    newest = httpx.get(f"{url}/v1/bundle").content
+    assert newest != newer
+    fake.body.update(status=200, data=newest)
+    assert hv("sync", fake.url, "--data-dir", str(device)).returncode == 0
+    fake.body.update(data=good)
+    replay = hv("sync", fake.url, "--data-dir", str(device))
+    assert replay.returncode == 1 and "older" in replay.stderr
+    assert (device / "bundle.jwt").read_bytes() == newest
+    # The server is gone: the device keeps working from what it has.
+    proc.terminate()
+    proc.communicate(timeout=10)
+    assert hv("sync", url, "--data-dir", str(device)).returncode == 1
+    assert hv("verify", "--data-dir", str(device), "CNHC:/00").returncode == 1  # verifies (and refuses) offline
+
+
+def test_sync_usage_errors(tmp_path):
+    r = hv("sync", "ftp://example.invalid", "--data-dir", str(tmp_path))
+    assert r.returncode == 1 and "http" in r.stderr
+    r = hv("sync", "http://127.0.0.1:9", "--data-dir", str(tmp_path))
+    assert r.returncode == 2 and "roots" in r.stderr  # nothing pinned yet
+    r = hv("verify", "--data-dir", str(tmp_path), "CNHC:/00")
+    assert r.returncode == 2 and "sync" in r.stderr
