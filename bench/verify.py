@@ -26,7 +26,7 @@ from _common import NOW, interleave, pin_one_core, worker
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--certs", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=21)
     args = parser.parse_args()
     pin_one_core()
 

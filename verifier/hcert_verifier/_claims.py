@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import BadClaims
 
@@ -51,8 +50,9 @@ _MAX_TEXT = 64
 _TIME_MIN = 1_577_836_800  # 2020-01-01T00:00:00Z; no certificate predates the format
 _TIME_MAX = 4_102_444_800  # 2100-01-01T00:00:00Z
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _CST_OFFSET = 8 * 3600
+_HEALTH_CODES = ("g", "y")
 
 _COMMON = {"iss", "nbf", "exp", "jti", "iat", "st", "k", "n", "id"}
 _ALLOWED = {
@@ -88,8 +88,7 @@ def unmask_display(masked: str) -> str:
     return masked[:6] + "*" * 8 + masked[6:]
 
 
-@dataclass(frozen=True)
-class StatusReference:
+class StatusReference(NamedTuple):
     """Where a certificate's revocation bit lives: list ``lst`` of issuer ``iss``, index ``idx``."""
 
     iss: str
@@ -101,12 +100,12 @@ class StatusReference:
         return {"status": {"status_list": {"idx": self.idx, "uri": uri}}}
 
 
-@dataclass(frozen=True)
-class Certificate:
+class Certificate(NamedTuple):
     """A verified certificate: what a guard needs, plus every claim.
 
     Times are kept as Unix seconds (``iat``, ``nbf``, ``exp``) and shown as
-    aware datetimes by the properties.
+    aware datetimes by the properties. (An immutable named tuple: it is made
+    on every scan.)
     """
 
     kind: str
@@ -118,7 +117,7 @@ class Certificate:
     nbf: int
     exp: int
     status: StatusReference | None
-    claims: Mapping[str, Any] = field(repr=False)
+    claims: Mapping[str, Any]
 
     @property
     def issued_at(self) -> dt.datetime:
@@ -202,27 +201,40 @@ def _utc(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
+def _match(claims: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = claims.get(name)
+    # The patterns bound the length and the alphabet; no other check is needed.
+    if type(value) is not str or pattern.fullmatch(value) is None:
+        raise _fail(name, "is missing or not in the required format")
+    return value
+
+
 def parse_claims(claims: Mapping[str, Any]) -> Certificate:
     """Check every claim of a signature-verified payload and build a :class:`Certificate`.
 
     Time claims are checked for range and order here; against the verification
-    time in the verifier. Raises :class:`BadClaims` naming the claim.
+    time in the verifier. Raises :class:`BadClaims` naming the claim. (Written
+    straight through, without a schema walker: this runs on every scan.)
     """
-    kind = _choice(claims, "k", (KIND_RETURN_TO_WORK, KIND_FREIGHT_TEST))
-    if not _ALLOWED[kind].issuperset(claims):
-        raise _fail(sorted(set(claims) - _ALLOWED[kind])[0], f"is not defined for kind {kind!r}")
-    iss = _text(claims, "iss", _AUTHORITY)
+    get = claims.get
+    kind = get("k")
+    allowed = _ALLOWED.get(kind) if type(kind) is str else None
+    if allowed is None:
+        raise _fail("k", f"must be one of {', '.join(map(repr, KINDS))}")
+    if not allowed.issuperset(claims):
+        raise _fail(sorted(set(claims) - allowed)[0], f"is not defined for kind {kind!r}")
+    iss = _match(claims, "iss", _AUTHORITY)
     nbf = _int(claims, "nbf", _TIME_MIN, _TIME_MAX)
     exp = _int(claims, "exp", _TIME_MIN, _TIME_MAX)
     iat = _int(claims, "iat", _TIME_MIN, _TIME_MAX) if "iat" in claims else nbf
     if not iat <= nbf < exp:
         raise _fail("exp", "must come after nbf, and nbf not before iat")
-    jti = _text(claims, "jti", _JTI)
+    jti = _match(claims, "jti", _JTI)
     name = _text(claims, "n")
-    masked = _text(claims, "id", _MASKED_ID)
+    masked = _match(claims, "id", _MASKED_ID)
     status = None
-    if "st" in claims:
-        st = claims["st"]
+    st = get("st")
+    if st is not None:
         if not (
             type(st) is list
             and len(st) == 2
@@ -233,46 +245,40 @@ def parse_claims(claims: Mapping[str, Any]) -> Certificate:
         ):
             raise _fail("st", "must be [index, list number] with two non-negative integers")
         status = StatusReference(iss, st[1], st[0])
-    # The issue date in China Standard Time, without building datetimes.
-    issue_day = _EPOCH_DAY + dt.timedelta(days=(iat + _CST_OFFSET) // 86400)
+    # The issue date in China Standard Time as a day number, without building datetimes.
+    issue_day = (iat + _CST_OFFSET) // 86400 + _EPOCH_ORDINAL
     if kind == KIND_RETURN_TO_WORK:
-        _text(claims, "o", _REGION)
-        since = _date(claims, "rs")
-        if (issue_day - since).days < MIN_RESIDENCY_DAYS:
+        _match(claims, "o", _REGION)
+        if issue_day - _day(claims, "rs") < MIN_RESIDENCY_DAYS:
             raise _fail("rs", f"must be at least {MIN_RESIDENCY_DAYS} days before the issue date")
-        _choice(claims, "sy", (0,))
-        if claims.get("q") != 0:
-            released = _date(claims, "q")
-            if released > issue_day:
-                raise _fail("q", "quarantine release must be on or before the issue date")
-        _choice(claims, "hc", ("g", "y"))
+        if get("sy") != 0 or type(get("sy")) is not int:
+            raise _fail("sy", "must be 0 (no symptoms declared)")
+        q = get("q")
+        if not (q == 0 and type(q) is int) and _day(claims, "q") > issue_day:
+            raise _fail("q", "quarantine release must be on or before the issue date")
+        if get("hc") not in _HEALTH_CODES or type(get("hc")) is not str:
+            raise _fail("hc", "must be 'g' or 'y'")
         if "dp" in claims:
-            _text(claims, "dp", _PROVINCE)
+            _match(claims, "dp", _PROVINCE)
         if "em" in claims:
             _text(claims, "em")
         if "vp" in claims:
-            _text(claims, "vp", PLATE)
+            _match(claims, "vp", PLATE)
     else:
         _choice(claims, "r", ("d", "p"))
-        _text(claims, "vp", PLATE)
+        _match(claims, "vp", PLATE)
         _choice(claims, "tk", ("n", "a"))
         _choice(claims, "tr", ("n",))
         sampled = _int(claims, "ts", _TIME_MIN, _TIME_MAX)
         if sampled > iat:
             raise _fail("ts", "sampling time must not be after the issue time")
         _text(claims, "lab")
-        _text(claims, "ro", _REGION)
-        _text(claims, "rd", _REGION)
+        _match(claims, "ro", _REGION)
+        _match(claims, "rd", _REGION)
         _choice(claims, "nk", (1,))
-    return Certificate(
-        kind=kind,
-        issuer=iss,
-        jti=jti,
-        name=name,
-        masked_id=masked,
-        iat=iat,
-        nbf=nbf,
-        exp=exp,
-        status=status,
-        claims=claims,
-    )
+    return Certificate(kind, iss, jti, name, masked, iat, nbf, exp, status, claims)
+
+
+def _day(claims: Mapping[str, Any], name: str) -> int:
+    """Return a YYYYMMDD claim as a day ordinal (days since 1970-01-01 plus the epoch's ordinal)."""
+    return _date(claims, name).toordinal()

@@ -6,8 +6,7 @@ never used to pick an algorithm. Keys come only from the caller's trust source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -44,8 +43,7 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-@dataclass(frozen=True)
-class UnverifiedJws:
+class UnverifiedJws(NamedTuple):
     """A compact JWS split into its parts; nothing in it is trusted yet."""
 
     header_segment: str

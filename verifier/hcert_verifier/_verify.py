@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -52,8 +51,7 @@ _HEADER_PARAMS = frozenset({"alg", "kid", "typ", "zip"})
 _HEADER_CACHE_MAX = 4096
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The verdict on one certificate.
 
     ``valid`` is the answer; ``code`` is ``"ok"`` or the stable failure code;
@@ -68,8 +66,8 @@ class Result:
     certificate: Certificate | None = None
     kid: str | None = None
     status_checked: bool = False
-    warnings: tuple[str, ...] = field(default=())
-    rules: tuple[RuleOutcome, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
+    rules: tuple[RuleOutcome, ...] = ()
     destination: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,54 +156,42 @@ class Verifier:
         """
         now = _timestamp(at)
         warnings: list[str] = []
-        if self._bundle is not None:
+        bundle = self._bundle
+        if bundle is not None:
             # Step 0: the bundle's own age, against the device clock.
-            if now >= self._bundle.expires:
+            if now >= bundle.expires:
                 return Result(
-                    False,
-                    BundleExpired.code,
-                    "the trust bundle has expired; sync before verifying",
+                    False, BundleExpired.code, "the trust bundle has expired; sync before verifying",
                     destination=destination,
                 )
-            if now < self._bundle.issued_at - CLOCK_LEEWAY:
+            if now < bundle.issued_at - CLOCK_LEEWAY:
                 warnings.append("clock_before_bundle")
-            elif now - self._bundle.issued_at > STALE_AFTER:
+            elif now - bundle.issued_at > STALE_AFTER:
                 warnings.append("bundle_stale")
         try:
             cert, key = self._authenticate(qr_text_or_token)
         except VerificationError as e:
             return Result(False, e.code, e.reason, warnings=tuple(warnings), destination=destination)
         try:
-            result = self._judge(cert, key, now)
+            checked = self._judge(cert, key, now, warnings)
         except VerificationError as e:
             return Result(False, e.code, e.reason, cert, key.kid, warnings=tuple(warnings), destination=destination)
-        warnings.extend(result.warnings)
         if destination is None:
-            return replace(result, warnings=tuple(warnings))
+            return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings))
         # Step 9: the destination's acceptance rules.
-        ruleset = self._bundle.rules_for(destination) if self._bundle else None
-        rules = ruleset.checkpoints.get(checkpoint) if ruleset else None
-        if ruleset is None or rules is None:
-            return replace(
-                result,
-                valid=False,
-                code=RulesUnavailable.code,
-                reason=f"no rules for province {destination}, checkpoint {checkpoint}",
-                warnings=tuple(warnings),
-                destination=destination,
+        ruleset = bundle.rules_for(destination) if bundle is not None else None
+        rules = ruleset.compiled(checkpoint) if ruleset is not None else None
+        if rules is None:
+            return Result(
+                False, RulesUnavailable.code, f"no rules for province {destination}, checkpoint {checkpoint}",
+                cert, key.kid, checked, tuple(warnings), destination=destination,
             )
         accepted, outcomes = evaluate(rules, cert, at=now, province=destination)
         if accepted:
-            return replace(result, warnings=tuple(warnings), rules=outcomes, destination=destination)
+            return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings), outcomes, destination)
         failed = "; ".join(f"{o.id}: {o.reason}" for o in outcomes if o.outcome != "PASS")
-        return replace(
-            result,
-            valid=False,
-            code=RejectedByRules.code,
-            reason=failed,
-            warnings=tuple(warnings),
-            rules=outcomes,
-            destination=destination,
+        return Result(
+            False, RejectedByRules.code, failed, cert, key.kid, checked, tuple(warnings), outcomes, destination
         )
 
     def _key_for(self, header_segment: str) -> TrustedKey:
@@ -234,7 +220,8 @@ class Verifier:
         claims = json_object(inflate(b64url_decode(jws.payload_segment, "payload")), "payload")
         return parse_claims(claims), key
 
-    def _judge(self, cert: Certificate, key: TrustedKey, now: int) -> Result:
+    def _judge(self, cert: Certificate, key: TrustedKey, now: int, warnings: list[str]) -> bool:
+        """Apply steps 6-8; return whether the status was checked, or raise the failure."""
         claims = cert.claims
         # Step 6: key state and binding.
         if key.state == "withdrawn":
@@ -260,7 +247,6 @@ class Verifier:
         if cert.exp <= now - CLOCK_LEEWAY:
             raise Expired(f"expired at {cert.expires.isoformat()}")
         # Step 8: status.
-        warnings: list[str] = []
         checked = False
         if cert.status is not None:
             lst = self._status.status_list(cert.issuer, cert.status.lst) if self._status else None
@@ -278,7 +264,7 @@ class Verifier:
                 if value == STATUS_SUSPENDED:
                     raise Suspended(f"suspended by authority {cert.issuer}")
                 checked = True
-        return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings))
+        return checked
 
 
 def decode_token(qr_text_or_token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from ._claims import CST, Certificate
+from ._claims import Certificate
 from ._errors import TrustError
 
-__all__ = ["FAIL", "OPEN", "PASS", "RULE_TYPES", "RuleOutcome", "RuleSet", "evaluate"]
+__all__ = ["FAIL", "OPEN", "PASS", "RULE_TYPES", "CompiledRule", "RuleOutcome", "RuleSet", "evaluate"]
 
 PASS = "PASS"  # noqa: S105 - an outcome, not a password
 FAIL = "FAIL"
@@ -44,18 +44,55 @@ RULE_TYPES = frozenset(
 MAX_RULES = 200
 
 
-@dataclass(frozen=True)
-class RuleOutcome:
-    """One rule's result and why."""
+class RuleOutcome(NamedTuple):
+    """One rule's result and why (the reason is formatted when read)."""
 
     id: str
     outcome: str
-    reason: str
+    template: str
+    args: tuple[Any, ...] = ()
     description: Mapping[str, str] | None = None
+
+    @property
+    def reason(self) -> str:
+        """Return the reason in words."""
+        return self.template.format(*self.args)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
         return {"id": self.id, "outcome": self.outcome, "reason": self.reason}
+
+
+class CompiledRule(NamedTuple):
+    """A validated rule with its parameters parsed once, at load time."""
+
+    id: str
+    type: str
+    hours: int
+    values: frozenset[str]
+    areas: tuple[tuple[str, int, int], ...]  # (prefix, first day ordinal, last day ordinal)
+    when_kinds: frozenset[str]
+    when_prefixes: tuple[str, ...]
+    open_accepts: bool
+    description: Mapping[str, str] | None
+
+
+def _compile(rule: Mapping[str, Any]) -> CompiledRule:
+    when = rule.get("when", {})
+    return CompiledRule(
+        id=rule["id"],
+        type=rule["type"],
+        hours=int(rule.get("hours", 0)),
+        values=frozenset(rule.get("kinds") or rule.get("values") or ()),
+        areas=tuple(
+            (a["prefix"], dt.date.fromisoformat(a["from"]).toordinal(), dt.date.fromisoformat(a["to"]).toordinal())
+            for a in rule.get("areas", ())
+        ),
+        when_kinds=frozenset(when.get("kinds") or ()),
+        when_prefixes=tuple(when.get("origin_prefixes") or ()),
+        open_accepts=rule.get("open", "reject") == "accept",
+        description=rule.get("description"),
+    )
 
 
 def _date(value: Any, where: str) -> dt.date:
@@ -103,6 +140,14 @@ class RuleSet:
     version: int
     issued_at: int
     checkpoints: Mapping[str, Sequence[Mapping[str, Any]]]
+    _compiled: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    def compiled(self, checkpoint: str) -> tuple[CompiledRule, ...] | None:
+        """Return the checkpoint's rules ready to evaluate, or ``None`` if it has none."""
+        rules = self._compiled.get(checkpoint)
+        if rules is None and checkpoint in self.checkpoints:
+            rules = self._compiled[checkpoint] = tuple(_compile(r) for r in self.checkpoints[checkpoint])
+        return rules
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> RuleSet:
@@ -124,70 +169,63 @@ class RuleSet:
         return cls(province, version, issued_at, checkpoints)
 
 
-def _origin(cert: Certificate) -> str | None:
-    value = cert.claims.get("o") or cert.claims.get("ro")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_CST_SECONDS = 8 * 3600
+
+
+def _origin(claims: Mapping[str, Any]) -> str | None:
+    value = claims.get("o") or claims.get("ro")
     return value if isinstance(value, str) else None
 
 
-def _applies(rule: Mapping[str, Any], cert: Certificate) -> bool:
-    when = rule.get("when", {})
-    kinds = when.get("kinds")
-    if kinds and cert.kind not in kinds:
-        return False
-    prefixes = when.get("origin_prefixes")
-    origin = _origin(cert)
-    return not (prefixes and not (origin and any(origin.startswith(p) for p in prefixes)))
-
-
-def _one(rule: Mapping[str, Any], cert: Certificate, at: int, province: str) -> tuple[str, str]:
-    kind = rule["type"]
+def _one(rule: CompiledRule, cert: Certificate, at: int, today: int, province: str) -> RuleOutcome:
+    kind = rule.type
     claims = cert.claims
+    rid, desc = rule.id, rule.description
     if kind == "accept_kinds":
-        ok = cert.kind in rule["kinds"]
-        return (PASS, "kind accepted") if ok else (FAIL, f"{cert.kind_name} certificates are not accepted here")
+        if cert.kind in rule.values:
+            return RuleOutcome(rid, PASS, "kind accepted", (), desc)
+        return RuleOutcome(rid, FAIL, "{} certificates are not accepted here", (cert.kind_name,), desc)
     if kind == "max_age_hours":
         age = (at - cert.iat) / 3600
-        if age <= rule["hours"]:
-            return PASS, f"issued {age:.0f} h ago"
-        return FAIL, f"issued {age:.0f} h ago; at most {rule['hours']} h accepted"
+        if age <= rule.hours:
+            return RuleOutcome(rid, PASS, "issued {:.0f} h ago", (age,), desc)
+        return RuleOutcome(rid, FAIL, "issued {:.0f} h ago; at most {} h accepted", (age, rule.hours), desc)
     if kind == "test_within_hours":
         ts = claims.get("ts")
         if not isinstance(ts, int):
-            return OPEN, "the certificate carries no test sampling time"
+            return RuleOutcome(rid, OPEN, "the certificate carries no test sampling time", (), desc)
         age = (at - ts) / 3600
-        if age <= rule["hours"]:
-            return PASS, f"sampled {age:.0f} h ago"
-        return FAIL, f"sampled {age:.0f} h ago; a test within {rule['hours']} h is required"
+        if age <= rule.hours:
+            return RuleOutcome(rid, PASS, "sampled {:.0f} h ago", (age,), desc)
+        return RuleOutcome(rid, FAIL, "sampled {:.0f} h ago; a test within {} h is required", (age, rule.hours), desc)
     if kind == "not_from_key_area":
-        origin = _origin(cert)
+        origin = _origin(claims)
         if origin is None:
-            return OPEN, "the certificate names no origin"
-        today = dt.datetime.fromtimestamp(at, CST).date()
-        for area in rule["areas"]:
-            if origin.startswith(area["prefix"]) and dt.date.fromisoformat(
-                area["from"]
-            ) <= today <= dt.date.fromisoformat(area["to"]):
-                return FAIL, f"origin {origin} is in key epidemic area {area['prefix']} ({area['from']}..{area['to']})"
-        return PASS, f"origin {origin} is not a designated key epidemic area"
+            return RuleOutcome(rid, OPEN, "the certificate names no origin", (), desc)
+        for prefix, first, last in rule.areas:
+            if first <= today <= last and origin.startswith(prefix):
+                return RuleOutcome(rid, FAIL, "origin {} is in key epidemic area {}", (origin, prefix), desc)
+        return RuleOutcome(rid, PASS, "origin {} is not a designated key epidemic area", (origin,), desc)
     if kind == "health_code_in":
         code = claims.get("hc")
         if code is None:
-            return OPEN, "the certificate carries no health code"
-        if code in rule["values"]:
-            return PASS, f"health code {code}"
-        return FAIL, f"health code {code} is not accepted"
+            return RuleOutcome(rid, OPEN, "the certificate carries no health code", (), desc)
+        if code in rule.values:
+            return RuleOutcome(rid, PASS, "health code {}", (code,), desc)
+        return RuleOutcome(rid, FAIL, "health code {} is not accepted", (code,), desc)
     if kind == "destination_is_here":
         dest = claims.get("dp")
         if dest is None:
-            return OPEN, "the certificate names no destination province"
+            return RuleOutcome(rid, OPEN, "the certificate names no destination province", (), desc)
         if dest == province:
-            return PASS, "destination matches"
-        return FAIL, f"the certificate is for province {dest}, not {province}"
-    return OPEN, f"rule type {kind!r} is not known to this verifier (update it)"
+            return RuleOutcome(rid, PASS, "destination matches", (), desc)
+        return RuleOutcome(rid, FAIL, "the certificate is for province {}, not {}", (dest, province), desc)
+    return RuleOutcome(rid, OPEN, "rule type {!r} is not known to this verifier (update it)", (kind,), desc)
 
 
 def evaluate(
-    rules: Sequence[Mapping[str, Any]], cert: Certificate, *, at: int, province: str
+    rules: Sequence[CompiledRule], cert: Certificate, *, at: int, province: str
 ) -> tuple[bool, tuple[RuleOutcome, ...]]:
     """Evaluate every applicable rule; return ``(accepted, outcomes)``.
 
@@ -195,11 +233,17 @@ def evaluate(
     """
     outcomes = []
     accepted = True
+    today = (at + _CST_SECONDS) // 86400 + _EPOCH_ORDINAL
+    origin = None
     for rule in rules:
-        if not _applies(rule, cert):
+        if rule.when_kinds and cert.kind not in rule.when_kinds:
             continue
-        outcome, reason = _one(rule, cert, at, province)
-        if outcome == FAIL or (outcome == OPEN and rule.get("open", "reject") != "accept"):
+        if rule.when_prefixes:
+            origin = origin or _origin(cert.claims)
+            if not (origin and origin.startswith(rule.when_prefixes)):
+                continue
+        outcome = _one(rule, cert, at, today, province)
+        if outcome.outcome == FAIL or (outcome.outcome == OPEN and not rule.open_accepts):
             accepted = False
-        outcomes.append(RuleOutcome(rule["id"], outcome, reason, rule.get("description")))
+        outcomes.append(outcome)
     return accepted, tuple(outcomes)
