@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -33,16 +34,26 @@ def rate(fn: Callable[[], int], *, rounds: int) -> list[float]:
 
 
 def interleave(fns: dict[str, Callable[[], int]], *, rounds: int) -> dict[str, float]:
-    """Run the candidates in turn, ``rounds`` times, and return each one's best ops/s.
+    """Run the candidates in turn, ``rounds`` times; return each one's best ops/s.
 
-    Interleaving exposes every candidate to the same machine state; the best
-    round is the least disturbed by other work on the machine.
+    Also returns, under ``"<a>/<b>"`` for every pair, the median over rounds of
+    the ratio of the two candidates measured back to back in the same round
+    (the order alternates between rounds). This machine is a shared virtual
+    machine whose speed drifts by tens of percent within a minute; a ratio of
+    adjacent measurements cancels the drift, where a ratio of two independent
+    bests does not.
     """
     results: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            results[name].extend(rate(fn, rounds=1))
-    return {name: max(values) for name, values in results.items()}
+    names = list(fns)
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else reversed(names):
+            results[name].extend(rate(fns[name], rounds=1))
+    out = {name: max(values) for name, values in results.items()}
+    for a in names:
+        for b in names:
+            if a != b:
+                out[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(results[a], results[b], strict=True))
+    return out
 
 
 def worker(i: int) -> dict[str, object]:

@@ -276,7 +276,7 @@ def parse_claims(claims: Mapping[str, Any]) -> Certificate:
         _match(claims, "ro", _REGION)
         _match(claims, "rd", _REGION)
         _choice(claims, "nk", (1,))
-    return Certificate(kind, iss, jti, name, masked, iat, nbf, exp, status, claims)
+    return Certificate(kind, iss, jti, name, masked, iat, nbf, exp, status, claims)  # type: ignore[arg-type]
 
 
 def _day(claims: Mapping[str, Any], name: str) -> int:
