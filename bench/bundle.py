@@ -167,7 +167,6 @@ def device(folder: Path, rounds: int) -> dict[str, float]:
         t = time.perf_counter()
         bundle = Bundle.from_file(dev / "bundle.jwt", roots)
         loads.append(time.perf_counter() - t)
-    del body, token
     certs = json.loads((folder / "certs.json").read_text())
     qr_texts, tokens = certs["qr"], certs["tokens"]
     verifier = Verifier.from_bundle(bundle)
