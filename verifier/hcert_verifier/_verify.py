@@ -161,7 +161,9 @@ class Verifier:
             # Step 0: the bundle's own age, against the device clock.
             if now >= bundle.expires:
                 return Result(
-                    False, BundleExpired.code, "the trust bundle has expired; sync before verifying",
+                    False,
+                    BundleExpired.code,
+                    "the trust bundle has expired; sync before verifying",
                     destination=destination,
                 )
             if now < bundle.issued_at - CLOCK_LEEWAY:
@@ -183,8 +185,14 @@ class Verifier:
         rules = ruleset.compiled(checkpoint) if ruleset is not None else None
         if rules is None:
             return Result(
-                False, RulesUnavailable.code, f"no rules for province {destination}, checkpoint {checkpoint}",
-                cert, key.kid, checked, tuple(warnings), destination=destination,
+                False,
+                RulesUnavailable.code,
+                f"no rules for province {destination}, checkpoint {checkpoint}",
+                cert,
+                key.kid,
+                checked,
+                tuple(warnings),
+                destination=destination,
             )
         accepted, outcomes = evaluate(rules, cert, at=now, province=destination)
         if accepted:
