@@ -26,7 +26,7 @@ from issuer import (
     render_svg,
     sign_status_list,
 )
-from keys import KeyRecord, KeyRing
+from keys import KeyRecord, KeyRing, KeyRingError
 
 from .settings import Settings
 from .store import AuditEvent, Authority, CertificateRecord, Conflict, IdempotencyRecord, Operator, Store
@@ -134,7 +134,7 @@ class IssuingService:
         self._require_authority(authority)
         try:
             record = self.ring(authority).withdraw(kid, now=_ts(now), reason=reason)
-        except Exception as e:  # KeyRingError
+        except KeyRingError as e:
             raise ServiceError("key_not_found", str(e), 404) from e
         self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.withdraw", kid, {"reason": reason})])
         return record

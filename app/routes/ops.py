@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from keys import KeyRingError
+
 from ..deps import MetricsDep, Service
 from ..service import ServiceError
 
@@ -25,7 +27,7 @@ def readyz(service: Service) -> dict[str, str]:
     for authority in service.store.list_authorities():
         try:
             service.ring(authority.code).active()
-        except Exception as e:
+        except KeyRingError as e:
             raise ServiceError("key_unavailable", f"authority {authority.code} has no usable key", 503) from e
     return {"status": "ready"}
 

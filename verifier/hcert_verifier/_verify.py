@@ -241,11 +241,7 @@ class Verifier:
             raise KeyNotYetValid(f"key {key.kid} was not valid for signing at the certificate's issue time")
         if key.kinds is not None and cert.kind not in key.kinds:
             raise OutOfScope(f"authority {cert.issuer} may not issue {cert.kind_name} certificates")
-        if (
-            key.regions is not None
-            and cert.kind == KIND_RETURN_TO_WORK
-            and not any(claims["o"].startswith(p) for p in key.regions)
-        ):
+        if key.regions is not None and cert.kind == KIND_RETURN_TO_WORK and not claims["o"].startswith(key.regions):
             raise OutOfScope(f"authority {cert.issuer} may not certify residents of region {claims['o']}")
         # Step 7: time, with CLOCK_LEEWAY either way.
         if iat > now + CLOCK_LEEWAY:
