@@ -277,33 +277,21 @@ def get_certificate(jti: str, service: Service, operator: Staff) -> dict[str, An
     return service.describe(service.certificate(operator.authority, jti))
 
 
+_IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
 @router.get(
-    "/certificates/{jti}/qr.png",
-    summary="QR code as PNG",
+    "/certificates/{jti}/qr.{fmt}",
+    summary="QR code as PNG or SVG",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
-def qr_png(jti: str, service: Service, operator: Staff) -> Response:
+def qr_image(jti: str, fmt: Literal["png", "svg"], service: Service, operator: Staff) -> Response:
     """Rendered on first request, then cached."""
     assert operator.authority is not None
     record = service.certificate(operator.authority, jti)
     return Response(
-        service.render(record, "png"), media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
-    )
-
-
-@router.get(
-    "/certificates/{jti}/qr.svg",
-    summary="QR code as SVG",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
-)
-def qr_svg(jti: str, service: Service, operator: Staff) -> Response:
-    """Rendered on first request, then cached."""
-    assert operator.authority is not None
-    record = service.certificate(operator.authority, jti)
-    return Response(
-        service.render(record, "svg"), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"}
+        service.render(record, fmt), media_type=_IMAGE_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"}
     )
 
 
