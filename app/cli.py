@@ -175,7 +175,7 @@ def cmd_root_init(args: argparse.Namespace) -> int:
     ring = _root(args)
     if ring.records:
         raise _Usage(f"{ring.directory} already holds a root; use `hcert root rotate`")
-    key = ring.ensure(now=_now())
+    key = ring.ensure(now=int(_now().timestamp()))
     print(f"national root {key.kid} created; devices pin {_write_roots(ring, _now())}")
     return EXIT_OK
 
@@ -183,7 +183,7 @@ def cmd_root_init(args: argparse.Namespace) -> int:
 def cmd_root_rotate(args: argparse.Namespace) -> int:
     ring = _root(args)
     old = ring.active().kid
-    key = ring.rotate(now=_now(), max_validity=args.overlap_days * 86400)
+    key = ring.rotate(now=int(_now().timestamp()), max_validity=args.overlap_days * 86400)
     path = _write_roots(ring, _now())
     print(f"new national root {key.kid}; old root {old} stays listed for {args.overlap_days} days ({path}).")
     print(f"next: hcert trust sign --sign-with {old}  (devices pinning the old root learn the new one)")
@@ -215,13 +215,15 @@ def cmd_trust_sign(args: argparse.Namespace) -> int:
         local |= {p.name for p in (service.settings.key_root / "_rules").glob("*") if p.is_dir()}
         covered = {s["province"] for s in subs}
         subs += [export_submission(service, p, now=_now()) for p in sorted(local - covered)]
+    if args.bundle_signers:
+        try:
+            signers = json.loads(Path(args.bundle_signers).read_text("utf-8"))["keys"]
+        except (OSError, ValueError, KeyError) as e:
+            raise _Usage(f"cannot read bundle signers {args.bundle_signers}: {e}") from e
+    else:
+        signers = network.bundle_signers(now=_now())
     token = sign_trust_list(
-        _root(args),
-        subs,
-        network.bundle_signers(now=_now()),
-        version=int(_now().timestamp()),
-        now=_now(),
-        sign_with=args.sign_with,
+        _root(args), subs, signers, version=int(_now().timestamp()), now=_now(), sign_with=args.sign_with
     )
     if args.output:
         Path(args.output).write_text(token + "\n", encoding="ascii")
@@ -260,7 +262,13 @@ def cmd_rules_sign(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .trust import TrustNetwork
 
-    token, _ = TrustNetwork(_service(args)).bundle(now=_now())
+    network = TrustNetwork(_service(args))
+    if args.signers:
+        print(json.dumps({"keys": network.bundle_signers(now=_now())}, indent=2))
+        return EXIT_OK
+    if not args.output:
+        raise _Usage("give --output FILE, or --signers")
+    token, _ = network.bundle(now=_now())
     Path(args.output).write_text(token, encoding="ascii")
     print(f"bundle written to {args.output} ({len(token):,} bytes)")
     return EXIT_OK
@@ -337,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--submission", action="append", help="a province's export (repeatable)")
     c.add_argument("--no-local", action="store_true", help="only the given submissions, not this server's")
     c.add_argument("--sign-with", help="root kid to sign with (root rotation)")
+    c.add_argument("--bundle-signers", help="the distribution server's `hcert bundle --signers` output")
     c.add_argument("--output", "-o")
     c.add_argument("--publish", action="store_true", help="install it on this server")
     c.set_defaults(func=cmd_trust_sign)
@@ -351,8 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file")
     c.set_defaults(func=cmd_rules_sign)
 
-    c = sub.add_parser("bundle", help="write the current offline bundle to a file")
-    c.add_argument("--output", "-o", required=True)
+    c = sub.add_parser("bundle", help="write the current offline bundle to a file, or print its signer keys")
+    c.add_argument("--output", "-o")
+    c.add_argument("--signers", action="store_true", help="print the bundle signer public keys (for trust sign)")
     c.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("openapi", help="print or write the OpenAPI document")

@@ -160,3 +160,50 @@ def test_readme_first_command_serves_and_the_example_issues(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "operator create --authority 510321" in out
+
+
+def test_national_flow_from_the_cli(tmp_path):
+    """Root on its own machine, a province's submission, bundle signers from the server: all by CLI."""
+    server, national = tmp_path / "server", tmp_path / "national"
+    assert hcert(server, "authority", "create", "420100", "--name-zh", "武汉", "--name-en", "Wuhan").returncode == 0
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps({"checkpoints": {"highway": [{"id": "HB-1", "type": "test_within_hours", "hours": 24}]}})
+    )
+    assert hcert(server, "rules", "sign", "--province", "42", str(rules)).returncode == 0
+    assert hcert(server, "province", "export", "--province", "42", "-o", str(tmp_path / "hb.json")).returncode == 0
+    signers = hcert(server, "bundle", "--signers")
+    (tmp_path / "signers.json").write_text(signers.stdout)
+    root = national / "root"
+    r = hcert(national, "root", "init", "--root-dir", str(root))
+    assert r.returncode == 0 and "roots.json" in r.stdout
+    assert hcert(national, "root", "init", "--root-dir", str(root)).returncode == 2
+    r = hcert(
+        national,
+        "trust",
+        "sign",
+        "--root-dir",
+        str(root),
+        "--no-local",
+        "--submission",
+        str(tmp_path / "hb.json"),
+        "--bundle-signers",
+        str(tmp_path / "signers.json"),
+        "-o",
+        str(tmp_path / "tl.jwt"),
+    )
+    assert r.returncode == 0 and "1 authorities from 1 provinces" in r.stdout, r.stderr
+    r = hcert(server, "trust", "publish", str(tmp_path / "tl.jwt"), "--roots", str(root / "roots.json"))
+    assert r.returncode == 0
+    assert hcert(server, "bundle", "-o", str(tmp_path / "bundle.jwt")).returncode == 0
+    from hcert_verifier import Bundle, load_roots
+
+    bundle = Bundle.from_file(tmp_path / "bundle.jwt", load_roots(root / "roots.json"))
+    assert list(bundle.authorities) == ["420100"] and bundle.provinces == ["42"]
+    bad = tmp_path / "bad-rules.json"
+    bad.write_text(json.dumps({"checkpoints": {"gate": [{"id": "x", "type": "max_age_hours", "hours": 0}]}}))
+    r = hcert(server, "rules", "sign", "--province", "42", str(bad))
+    assert r.returncode == 1 and "invalid_rules" in r.stderr
+    r = hcert(national, "root", "rotate", "--root-dir", str(root))
+    assert r.returncode == 0 and "--sign-with" in r.stdout
+    assert len(json.loads((root / "roots.json").read_text())["roots"]) == 2
