@@ -13,7 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
-from .problems import install_handlers, problem
+from .problems import PROBLEM_RESPONSES, install_handlers, problem
 from .routes import admin, certificates, ops, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
@@ -127,7 +127,7 @@ def create_app(
     app.state.metrics = Metrics()
     install_handlers(app)
     for module in (certificates, status, trust, admin, ops):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
 
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # Status lists are JWTs whose payload base64-encodes an already base64 list:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .service import ServiceError
 
-__all__ = ["install_handlers", "problem"]
+__all__ = ["PROBLEM_RESPONSES", "install_handlers", "problem"]
 
 log = logging.getLogger("hcert")
 
@@ -40,6 +40,37 @@ _CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     503: "unavailable",
+}
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "stable error code"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "row": {"type": "integer"},
+                    "field": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+#: Every route can answer these, always as problem+json (documented in the OpenAPI).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": _TITLES[status], "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
+    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503)
 }
 
 

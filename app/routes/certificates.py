@@ -186,7 +186,11 @@ def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
                         },
                     }
                 },
-                "text/csv": {"schema": {"type": "string"}, "example": "kind,name,resident_id,...\n"},
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "kind,name,resident_id,origin_region,resident_since,quarantine,health_code\n"
+                    "return-to-work,张伟明,510321199003071234,510321,2020-01-20,never,green\n",
+                },
             },
         }
     },
@@ -250,8 +254,8 @@ def list_certificates(
     service: Service,
     operator: Staff,
     kind: Annotated[Literal["return-to-work", "freight-test"] | None, Query()] = None,
-    issued_from: Annotated[int | None, Query(description="Unix seconds, inclusive")] = None,
-    issued_to: Annotated[int | None, Query(description="Unix seconds, exclusive")] = None,
+    issued_from: Annotated[int | None, Query(ge=0, le=2**40, description="Unix seconds, inclusive")] = None,
+    issued_to: Annotated[int | None, Query(ge=0, le=2**40, description="Unix seconds, exclusive")] = None,
     kid: Annotated[str | None, Query(max_length=11, description="signing key (for a key compromise)")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
