@@ -21,7 +21,7 @@ from typing import Any
 
 from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, RuleSet, TrustError, json_compact
 from issuer import region_prefix
-from keys import KeyRecord, KeyRing, sign_compact
+from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
 from .service import IssuingService, ServiceError
 
@@ -67,7 +67,7 @@ def export_submission(service: IssuingService, province: str, *, now: dt.datetim
                 "keys": _trust_keys(service.ring(a.code), ts),
             }
         )
-    rules_ring = KeyRing(service.settings.key_root / "_rules" / province)
+    rules_ring = service.ring(f"_rules/{province}")
     return {
         "province": province,
         "submitted_at": ts,
@@ -128,15 +128,10 @@ def sign_trust_list(
         "rule_signers": rule_signers,
         "authorities": [authorities[k] for k in sorted(authorities)],
     }
-    if sign_with is not None:
-        from keys import SigningKey
-
-        path = root.directory / f"{sign_with}.pem"
-        if not path.exists():
-            raise ServiceError("key_not_found", f"no root key {sign_with}", 404)
-        key = SigningKey.from_pem(path.read_bytes(), passphrase=root._passphrase)
-    else:
-        key = root.active()
+    try:
+        key = root.signing_key(sign_with) if sign_with is not None else root.active()
+    except KeyRingError as e:
+        raise ServiceError("key_not_found", f"no usable root key {sign_with}: {e}", 404) from e
     return sign_compact(key, typ=TRUST_LIST_TYP, payload=json_compact(payload))
 
 
@@ -156,8 +151,8 @@ class TrustNetwork:
         return self.service.ring("_bundle")
 
     def rules_ring(self, province: str) -> KeyRing:
-        """Return a province's rule-signing key ring."""
-        return KeyRing(self.service.settings.key_root / "_rules" / province)
+        """Return a province's rule-signing key ring (encrypted like the authorities' keys)."""
+        return self.service.ring(f"_rules/{province}")
 
     def bundle_signers(self, *, now: dt.datetime) -> list[dict[str, Any]]:
         """Return the public keys that may sign bundles (for the trust list)."""
