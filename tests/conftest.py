@@ -213,3 +213,30 @@ def server(tmp_path):
     if proc.returncode is None:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def operator_credential(data_dir, name: str, authority: str = "510321") -> str:
+    """Create an operator with the `hcert` CLI (as an administrator would) and return its credential."""
+    import subprocess
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--data-dir",
+            str(data_dir),
+            "operator",
+            "create",
+            "--authority",
+            authority,
+            "--name",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()

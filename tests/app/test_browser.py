@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
-import sys
 
 import httpx
 import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.conftest import ROOT, WORKER, resident_id
+from tests.conftest import WORKER, operator_credential, resident_id
 
 pytestmark = pytest.mark.browser
 
@@ -40,31 +38,9 @@ def browser():
         b.close()
 
 
-def credential(data):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(data),
-            "operator",
-            "create",
-            "--authority",
-            "510321",
-            "--name",
-            "printer",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    return r.stdout.strip()
-
-
 def test_certificate_page_shows_a_readable_qr(server, browser, tmp_path):
     url, data, _ = server
-    h = {"Authorization": f"Bearer {credential(data)}"}
+    h = {"Authorization": f"Bearer {operator_credential(data, 'printer')}"}
     from datetime import date
 
     worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
@@ -84,7 +60,7 @@ def test_certificate_page_shows_a_readable_qr(server, browser, tmp_path):
 
 def test_bus_print_sheet_every_qr_reads_back(server, browser):
     url, data, _ = server
-    h = {"Authorization": f"Bearer {credential(data)}"}
+    h = {"Authorization": f"Bearer {operator_credential(data, 'printer')}"}
     from datetime import date
 
     since = date.fromordinal(date.today().toordinal() - 30).isoformat()

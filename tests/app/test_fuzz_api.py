@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, operator_credential
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +34,7 @@ def live(tmp_path_factory):
                 break
         except httpx.HTTPError:
             time.sleep(0.05)
-    cred = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(data),
-            "operator",
-            "create",
-            "--authority",
-            "510321",
-            "--name",
-            "fuzzer",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout.strip()
+    cred = operator_credential(data, "fuzzer")
     yield url, cred
     proc.terminate()
     proc.communicate(timeout=10)

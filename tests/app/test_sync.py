@@ -12,32 +12,11 @@ from datetime import date
 import httpx
 import pytest
 
-from tests.conftest import ROOT, WORKER
+from tests.conftest import WORKER, operator_credential
 
 
 def hv(*args):
     return subprocess.run([sys.executable, "-m", "hcert_verifier", *args], capture_output=True, text=True, timeout=60)
-
-
-def credential(data, name="clerk"):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(data),
-            "operator",
-            "create",
-            "--authority",
-            "510321",
-            "--name",
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout.strip()
 
 
 def test_sync_then_verify_offline_then_revocation_arrives(server, tmp_path):
@@ -48,7 +27,7 @@ def test_sync_then_verify_offline_then_revocation_arrives(server, tmp_path):
     assert first.returncode == 0 and "updated" in first.stdout, first.stderr
     again = hv("sync", url, "--data-dir", str(device))
     assert again.returncode == 0 and "unchanged" in again.stdout
-    h = {"Authorization": f"Bearer {credential(data)}"}
+    h = {"Authorization": f"Bearer {operator_credential(data, 'clerk')}"}
     worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
     cert = httpx.post(f"{url}/v1/certificates", json=worker, headers=h).json()
     assert hv("sync", url, "--data-dir", str(device)).returncode == 0  # the new status list
@@ -119,7 +98,7 @@ def test_sync_keeps_the_last_good_bundle(server, fake, tmp_path):
     import time
 
     time.sleep(1.1)  # bundle versions are seconds
-    h2 = {"Authorization": f"Bearer {credential(data, 'second')}"}  # a new status list changes the bundle
+    h2 = {"Authorization": f"Bearer {operator_credential(data, 'second')}"}  # a new status list changes the bundle
     worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
     httpx.post(f"{url}/v1/certificates", json=worker, headers=h2)
     newest = httpx.get(f"{url}/v1/bundle").content
