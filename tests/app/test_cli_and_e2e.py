@@ -207,3 +207,76 @@ def test_national_flow_from_the_cli(tmp_path):
     r = hcert(national, "root", "rotate", "--root-dir", str(root))
     assert r.returncode == 0 and "--sign-with" in r.stdout
     assert len(json.loads((root / "roots.json").read_text())["roots"]) == 2
+
+
+def test_verify_with_a_bundle_file_and_pinned_roots(tmp_path):
+    """`hcert-verify verify --bundle F --roots R --destination 44`: the checkpoint path without sync."""
+    from datetime import UTC, date, datetime
+
+    from tests.conftest import operator_credential
+
+    data = tmp_path / "data"
+    r = hcert(data, "authority", "create", "510321", "--name-zh", "荣县", "--name-en", "Rong")
+    assert r.returncode == 0
+    from app.service import IssuingService
+    from app.settings import Settings
+    from app.store import open_store
+    from app.trust import TrustNetwork
+
+    service = IssuingService(Settings(data_dir=data), open_store("sqlite", path=str(data / "hcert.sqlite3")))
+    now = datetime.now(UTC)
+    TrustNetwork(service).ensure_development_network(now=now)
+    operator = service.authenticate(operator_credential(data, "clerk"))
+    worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
+    _, body, _ = service.issue("510321", [worker], operator=operator, now=now)
+    qr = json.loads(body)["issued"][0]["qr_text"]
+    service.store.close()
+    assert hcert(data, "bundle", "-o", str(tmp_path / "b.jwt")).returncode == 0
+    roots = data / "root" / "roots.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hcert_verifier",
+            "verify",
+            "--bundle",
+            str(tmp_path / "b.jwt"),
+            "--roots",
+            str(roots),
+            "--destination",
+            "44",
+            qr,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "rule GD-G1: PASS" in run.stdout, run.stdout + run.stderr
+    highway = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hcert_verifier",
+            "verify",
+            "--bundle",
+            str(tmp_path / "b.jwt"),
+            "--roots",
+            str(roots),
+            "--destination",
+            "44",
+            "--checkpoint",
+            "nowhere",
+            qr,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert highway.returncode == 1 and "rules_unavailable" in highway.stdout
+    no_rules = subprocess.run(
+        [sys.executable, "-m", "hcert_verifier", "verify", "--jwks", str(roots), "--destination", "44", qr],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert no_rules.returncode == 2 and "bundle" in no_rules.stderr
