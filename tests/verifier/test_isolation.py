@@ -17,20 +17,19 @@ def test_importing_the_verifier_loads_no_server_package():
     assert out == ""
 
 
-def test_verifier_distribution_declares_only_cryptography_and_pyjwt():
+def test_verifier_distribution_declares_only_cryptography():
     import tomllib
 
     from tests.conftest import ROOT
 
     meta = tomllib.loads((ROOT / "verifier" / "pyproject.toml").read_text())
     names = sorted(d.split(">")[0].split("=")[0].split("[")[0].strip() for d in meta["project"]["dependencies"])
-    assert names == ["cryptography", "pyjwt"]
+    assert names == ["cryptography"]
 
 
 def test_only_the_sync_module_touches_the_network():
     """Offline by construction: no hcert module but sync.py names a network library, and importing
-    the verifier loads none. (PyJWT, imported lazily for status lists, loads the stdlib HTTP client for a JWKS
-    client hcert never calls.)"""
+    the verifier loads none."""
     from tests.conftest import ROOT
 
     package = ROOT / "verifier" / "hcert_verifier"
@@ -41,7 +40,8 @@ def test_only_the_sync_module_touches_the_network():
     )
     assert talkers == ["sync.py"]
     code = (
-        "import sys, hcert_verifier, hcert_verifier.cli, hcert_verifier.bundle, hcert_verifier.rules\n"
+        "import sys, hcert_verifier, hcert_verifier.cli, hcert_verifier.bundle, hcert_verifier.rules, "
+        "hcert_verifier.status\n"
         "print(sorted(m for m in sys.modules if m in ('urllib.request', 'http.client', 'socket', 'ssl')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -43,3 +43,25 @@ def test_joserfc_rejects_a_tampered_vector():
     with pytest.raises(BadSignatureError):
         jws.deserialize_compact(case["token"], key_set, algorithms=["ES256"], registry=REGISTRY)
     assert b64url_decode(case["token"].split(".")[2], "sig")
+
+
+def test_pyjwt_verifies_hcert_status_list_tokens():
+    """An independent JWT library reads the status lists hcert publishes (IETF Token Status List)."""
+    import jwt
+
+    from hcert_verifier import JwksTrust, StatusList
+
+    case = json.loads((VECTORS / "invalid" / "revoked.json").read_text())
+    token = case["status_lists"][0]
+    trust = JwksTrust.from_file(VECTORS / "jwks.json")
+    kid = jwt.get_unverified_header(token)["kid"]
+    claims = jwt.decode(
+        token,
+        key=trust.key(kid).public_key,
+        algorithms=["ES256"],
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    ours = StatusList.from_token(token, trust)
+    assert claims["status_list"]["bits"] == ours.bits == 2
+    assert claims["sub"].endswith(f"/{ours.iss}/{ours.lst}")
+    assert zlib.decompress(b64url_decode(claims["status_list"]["lst"], "lst")) == ours.data

@@ -1,6 +1,6 @@
 """hcert-verifier: verify hcert health certificates offline.
 
-Install on a checkpoint device with only ``cryptography`` and ``pyjwt``::
+Install on a checkpoint device; it needs only ``cryptography``::
 
     from hcert_verifier import JwksTrust, Verifier
 

@@ -76,6 +76,7 @@ def check_header(
     typ: str | None,
     allowed: frozenset[str],
     kid_length: int | None,
+    deflated: bool = True,
 ) -> dict[str, Any]:
     """Decode a protected header and apply the hcert header rules.
 
@@ -99,8 +100,10 @@ def check_header(
         raise UnknownHeader(f"header parameter {sorted(unknown)[0]!r} is not part of the format")
     if typ is not None and unverified_header.get("typ") != typ:
         raise BadTyp(f"typ must be {typ!r}, not {unverified_header.get('typ')!r}")
-    if unverified_header.get("zip") != "DEF":
+    if deflated and unverified_header.get("zip") != "DEF":
         raise BadZip("zip must be 'DEF' (raw DEFLATE)")
+    if not deflated and "zip" in unverified_header:
+        raise BadZip("zip is not allowed in this object")
     kid = unverified_header.get("kid")
     if (
         not isinstance(kid, str)
