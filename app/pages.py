@@ -18,7 +18,8 @@ display:grid;grid-template-columns:62mm 1fr;gap:6mm;page-break-inside:avoid}
 .qr svg{width:62mm;height:62mm;display:block}
 h1{font-size:15pt;margin:0 0 1mm} h1 small{display:block;font-size:9pt;font-weight:normal;color:#444}
 dl{display:grid;grid-template-columns:auto 1fr;gap:1.2mm 4mm;margin:3mm 0 0;font-size:11pt}
-dd{margin:0;overflow-wrap:anywhere} dt{color:#444;white-space:nowrap} dt small,.en{display:block;font-size:8pt;color:#666}
+dd{margin:0;overflow-wrap:anywhere} dt{color:#444;white-space:nowrap}
+dt small,.en{display:block;font-size:8pt;color:#666}
 .st{font-weight:bold} .st.revoked,.st.suspended{color:#b00}
 @media print{.cert{margin:0 auto 4mm}}
 """

@@ -148,18 +148,25 @@ class RedisStore:
         out: list[tuple[int, int]] = []
         while len(out) < count:
             lists = self._r.hgetall(used_key)
-            if lists:
-                lst = max(int(k) for k in lists)
-                if int(lists[str(lst).encode()]) >= list_size // 2:
-                    self._r.hsetnx(used_key, str(lst + 1), 0)
-                    continue
-            else:
+            if not lists:
                 self._r.hsetnx(used_key, "0", 0)
                 continue
-            idx = secrets.randbelow(list_size)
-            if self._r.sadd(P + f"slots:{authority}:{lst}", idx):
-                self._r.hincrby(used_key, str(lst), 1)
-                out.append((lst, idx))
+            lst = max(int(k) for k in lists)
+            room = list_size // 2 - int(lists[str(lst).encode()])
+            if room <= 0:
+                # A list is filled to half at most; then the next one starts.
+                self._r.hsetnx(used_key, str(lst + 1), 0)
+                continue
+            # One round trip for the whole batch of random candidates; SADD says which were free.
+            candidates = [secrets.randbelow(list_size) for _ in range(min(count - len(out), room))]
+            with self._r.pipeline(transaction=False) as pipe:
+                for idx in candidates:
+                    pipe.sadd(P + f"slots:{authority}:{lst}", idx)
+                added = pipe.execute()
+            won = [(lst, idx) for idx, new in zip(candidates, added, strict=True) if new]
+            if won:
+                self._r.hincrby(used_key, str(lst), len(won))
+                out.extend(won)
         return out
 
     def commit_issue(
