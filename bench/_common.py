@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,18 +58,58 @@ def interleave(fns: dict[str, Callable[[], int]], *, rounds: int) -> dict[str, f
 
 
 def worker(i: int) -> dict[str, object]:
-    """Return the i-th distinct, eligible worker application."""
+    """Return the i-th distinct, eligible worker application (the documented example, another ID)."""
     from stdnum.cn import ric
 
+    from issuer import EXAMPLE_WORKER
+
     body = "510321" + f"{19800101 + (i % 28):08d}" + f"{i % 1000:03d}"
-    return {
-        "kind": "return-to-work",
-        "name": "张伟明",
-        "resident_id": body + ric.calc_check_digit(body + "0"),
-        "origin_region": "510321",
-        "resident_since": "2020-01-20",
-        "symptoms": [],
-        "quarantine": "never",
-        "health_code": "green",
-        "destination_province": "44",
-    }
+    return {**EXAMPLE_WORKER, "resident_id": body + ric.calc_check_digit(body + "0")}
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Run a private redis-server (AOF, fsync every second) on a free loopback port; yield its URL."""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("this benchmark needs redis-server: apt-get install redis-server")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                folder,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait()

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,23 +25,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER = {
-    "kind": "return-to-work",
-    "name": "张伟明",
-    "resident_id": "510321199003071234",
-    "origin_region": "510321",
-    "resident_since": "2020-01-20",
-    "symptoms": [],
-    "quarantine": "never",
-    "health_code": "green",
-    "destination_province": "44",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import free_port, redis_server  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from issuer import EXAMPLE_WORKER  # noqa: E402
 
 
 def wait_ready(url: str) -> None:
@@ -96,7 +83,7 @@ def run(store: str, workers: int, seconds: int, connections: int, redis_url: str
             check=True,
         ).stdout.strip()
         script = data / "issue.lua"
-        body = json.dumps(WORKER, ensure_ascii=False).replace("\\", "\\\\").replace("'", "\\'")
+        body = json.dumps(EXAMPLE_WORKER, ensure_ascii=False).replace("\\", "\\\\").replace("'", "\\'")
         script.write_text(
             f"wrk.method = 'POST'\nwrk.body = '{body}'\n"
             f"wrk.headers['Content-Type'] = 'application/json'\nwrk.headers['Authorization'] = 'Bearer {cred}'\n",
@@ -125,34 +112,15 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/load.py needs wrk: apt-get install wrk")
-    redis_dir = tempfile.mkdtemp()
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            redis_dir,
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.5)
     summary = {}
-    try:
+    with redis_server() as redis_url:
         for store in ("sqlite", "redis"):
             for workers in (1, 2):
-                url = f"redis://127.0.0.1:{redis_port}/0" if store == "redis" else None
+                url = redis_url if store == "redis" else None
                 if url:
-                    subprocess.run(["redis-cli", "-p", str(redis_port), "flushall"], capture_output=True, check=False)
+                    import redis
+
+                    redis.Redis.from_url(url).flushall()
                 r = run(store, workers, args.seconds, args.connections, url)
                 key = f"{store}_{workers}w"
                 summary[key] = {
@@ -167,10 +135,6 @@ def main() -> None:
                     f"{store:6s} {workers} worker(s): issue {s['issue_rps']:5d} req/s  p50 {s['issue_p50_ms']:6.2f} ms"
                     f"  p99 {s['issue_p99_ms']:6.2f} ms  non-2xx {s['non_2xx']}   (healthz {s['healthz_rps']} req/s)"
                 )
-    finally:
-        redis.terminate()
-        redis.wait()
-        shutil.rmtree(redis_dir, ignore_errors=True)
     print(json.dumps(summary))
 
 

@@ -18,12 +18,11 @@ import json
 import random
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from _common import NOW, pin_one_core, worker
+from _common import NOW, pin_one_core, redis_server, worker
 
 
 def manifest_run(store_kind: str, url: str | None, runs: int) -> tuple[float, float]:
@@ -80,34 +79,9 @@ def main() -> None:
     print(f"50-row manifest, embedded SQLite:  {m:6.1f} ms (median of 9)")
     print(f"print sheet, 50 QR SVG:            {s:6.1f} ms")
     out.update(manifest_ms_sqlite=round(m, 1), print_sheet_ms=round(s, 1))
-    binary = shutil.which("redis-server")
-    if binary:
-        port = 6391
-        with tempfile.TemporaryDirectory() as d:
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    d,
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "everysec",
-                    "--save",
-                    "",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-            time.sleep(0.5)
-            try:
-                m, _ = manifest_run("redis", f"redis://127.0.0.1:{port}/0", runs=9)
-            finally:
-                proc.terminate()
-                proc.wait()
+    if shutil.which("redis-server"):
+        with redis_server() as url:
+            m, _ = manifest_run("redis", url, runs=9)
         print(f"50-row manifest, Redis (AOF):      {m:6.1f} ms (median of 9)")
         out["manifest_ms_redis"] = round(m, 1)
     million, million_gz = status_size(1_000_000, 0.01)

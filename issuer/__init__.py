@@ -10,11 +10,14 @@ from ._application import (
     parse_application,
 )
 from ._eligibility import IssuePolicy, check_eligibility, region_name, region_prefix
+from ._examples import EXAMPLE_DRIVER, EXAMPLE_WORKER
 from ._issue import IssuedCertificate, Issuer, new_jti
 from ._render import qr_matrix, qr_version, render_png, render_svg
 from ._status import STATUS_LIST_SIZE, StatusBits, sign_status_list
 
 __all__ = [
+    "EXAMPLE_DRIVER",
+    "EXAMPLE_WORKER",
     "STATUS_LIST_SIZE",
     "SYMPTOMS",
     "Application",

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hcert_verifier import jwk_from_public_key
+from hcert_verifier._files import write_atomic  # the device code's own, network-free helper
 
 from ._signer import SigningKey, generate_signing_key
 
@@ -54,19 +54,6 @@ class KeyRecord:
         return jwk
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class KeyRing:
     """One authority's signing keys in a directory."""
 
@@ -92,7 +79,7 @@ class KeyRing:
 
     def _save(self) -> None:
         body = json.dumps({"keys": [asdict(r) for r in self._records]}, indent=2).encode()
-        _atomic_write(self.directory / "keyring.json", body)
+        write_atomic(self.directory / "keyring.json", body)
         self._mtime = (self.directory / "keyring.json").stat().st_mtime
 
     def _refresh(self) -> None:

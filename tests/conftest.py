@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from issuer import EXAMPLE_DRIVER, EXAMPLE_WORKER
+
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
 SHARED = ROOT.parent / "shared"
@@ -22,32 +24,9 @@ def resident_id(prefix17: str) -> str:
     return prefix17 + ric.calc_check_digit(prefix17 + "0")
 
 
-WORKER = {
-    "kind": "return-to-work",
-    "name": "张伟明",
-    "resident_id": resident_id("51032119900307123"),
-    "origin_region": "510321",
-    "resident_since": "2020-01-20",
-    "symptoms": [],
-    "quarantine": "never",
-    "health_code": "green",
-    "destination_province": "44",
-}
-
-DRIVER = {
-    "kind": "freight-test",
-    "name": "李强",
-    "resident_id": resident_id("42010219850611567"),
-    "role": "driver",
-    "vehicle_plate": "鄂A12345",
-    "test_kind": "nucleic_acid",
-    "test_result": "negative",
-    "sampled_at": "2020-03-10T03:00:00+08:00",
-    "testing_institution": "武汉市第一医院检验科",
-    "route_origin": "420102",
-    "route_destination": "440305",
-    "no_key_area_passage": True,
-}
+# The examples the API documents and examples/*.json hold (a test keeps those files equal).
+WORKER = dict(EXAMPLE_WORKER)
+DRIVER = dict(EXAMPLE_DRIVER)
 
 
 @pytest.fixture
@@ -179,40 +158,56 @@ def app_client(store, tmp_path, clock):
         yield client
 
 
-@pytest.fixture
-def server(tmp_path):
-    """Run `hcert serve` (embedded store) on a free loopback port; yield (url, data dir, process)."""
-    import os
-    import subprocess
+def wait_ready(url: str, proc) -> None:
+    """Poll ``/readyz`` until it answers 200; fail with the server's stderr if the process dies or 60 s pass."""
     import time
 
     import httpx
 
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"server did not start: {proc.communicate()[1]}")
+
+
+def start_hcert(data_dir):
+    """Start `hcert serve` (embedded store) on a free loopback port; return (process, base URL) once ready."""
+    import os
+    import subprocess
+
     port = free_port()
-    data = tmp_path / "data"
-    env = {**os.environ, "HCERT_BASE_URL": f"http://127.0.0.1:{port}"}
+    url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(data), "serve", "--port", str(port)],
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "HCERT_BASE_URL": url},
     )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.communicate()[1]}")
-    yield url, data, proc
+    wait_ready(url, proc)
+    return proc, url
+
+
+def stop(proc) -> None:
+    """Terminate a server started by the tests and collect its output."""
     if proc.returncode is None:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Run `hcert serve` on a free loopback port; yield (url, data dir, process)."""
+    data = tmp_path / "data"
+    proc, url = start_hcert(data)
+    yield url, data, proc
+    stop(proc)
 
 
 def operator_credential(data_dir, name: str, authority: str = "510321") -> str:

@@ -13,23 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from issuer import EXAMPLE_WORKER
+
 from ..deps import Clock, MetricsDep, Service, Staff
 from ..pages import certificate_page, print_sheet
 from ..service import ServiceError
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
-_WORKER_EXAMPLE = {
-    "kind": "return-to-work",
-    "name": "张伟明",
-    "resident_id": "510321199003071234",
-    "origin_region": "510321",
-    "resident_since": "2020-01-20",
-    "symptoms": [],
-    "quarantine": "never",
-    "health_code": "green",
-    "destination_province": "44",
-}
 _APPLICATION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["kind", "name", "resident_id"],
@@ -85,7 +76,7 @@ def _reply(status: int, body: str, replayed: bool) -> JSONResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _APPLICATION_SCHEMA, "example": _WORKER_EXAMPLE}},
+            "content": {"application/json": {"schema": _APPLICATION_SCHEMA, "example": EXAMPLE_WORKER}},
         }
     },
 )

@@ -128,9 +128,7 @@ def test_server_output_never_contains_secrets_or_id_numbers(server):
 
 def test_readme_first_command_serves_and_the_example_issues(tmp_path):
     """`./scripts/serve` (the README's first command) brings the service up; examples/worker.json issues."""
-    import time
-
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_ready
 
     port = free_port()
     env = {**os.environ, "HCERT_DATA_DIR": str(tmp_path / "data")}
@@ -144,14 +142,7 @@ def test_readme_first_command_serves_and_the_example_issues(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("scripts/serve did not come up")
+        wait_ready(url, proc)  # the first run of scripts/serve may install .venv first
         cred = hcert(tmp_path / "data", "operator", "create", "--authority", "510321", "--name", "clerk").stdout.strip()
         body = json.loads((ROOT / "examples" / "worker.json").read_text("utf-8"))
         r = httpx.post(f"{url}/v1/certificates", json=body, headers={"Authorization": f"Bearer {cred}"})
@@ -213,7 +204,7 @@ def test_verify_with_a_bundle_file_and_pinned_roots(tmp_path):
     """`hcert-verify verify --bundle F --roots R --destination 44`: the checkpoint path without sync."""
     from datetime import UTC, date, datetime
 
-    from tests.conftest import operator_credential
+    from tests.conftest import operator_credential, run_module
 
     data = tmp_path / "data"
     r = hcert(data, "authority", "create", "510321", "--name-zh", "荣县", "--name-en", "Rong")
@@ -233,50 +224,14 @@ def test_verify_with_a_bundle_file_and_pinned_roots(tmp_path):
     service.store.close()
     assert hcert(data, "bundle", "-o", str(tmp_path / "b.jwt")).returncode == 0
     roots = data / "root" / "roots.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hcert_verifier",
-            "verify",
-            "--bundle",
-            str(tmp_path / "b.jwt"),
-            "--roots",
-            str(roots),
-            "--destination",
-            "44",
-            qr,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0 and "rule GD-G1: PASS" in run.stdout, run.stdout + run.stderr
-    highway = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hcert_verifier",
-            "verify",
-            "--bundle",
-            str(tmp_path / "b.jwt"),
-            "--roots",
-            str(roots),
-            "--destination",
-            "44",
-            "--checkpoint",
-            "nowhere",
-            qr,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert highway.returncode == 1 and "rules_unavailable" in highway.stdout
-    no_rules = subprocess.run(
-        [sys.executable, "-m", "hcert_verifier", "verify", "--jwks", str(roots), "--destination", "44", qr],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert no_rules.returncode == 2 and "bundle" in no_rules.stderr
+
+    def verify(*args):
+        return run_module("hcert_verifier", "verify", *args, qr)
+
+    bundle = ("--bundle", str(tmp_path / "b.jwt"), "--roots", str(roots))
+    gate = verify(*bundle, "--destination", "44")
+    assert gate.returncode == 0 and "rule GD-G1: PASS" in gate.stdout, gate.stdout + gate.stderr
+    nowhere = verify(*bundle, "--destination", "44", "--checkpoint", "nowhere")
+    assert nowhere.returncode == 1 and "rules_unavailable" in nowhere.stdout
+    no_bundle = verify("--jwks", str(roots), "--destination", "44")
+    assert no_bundle.returncode == 2 and "bundle" in no_bundle.stderr

@@ -3,41 +3,19 @@ whatever the body, path or query, the server never answers 5xx, and every error 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import ROOT, free_port, operator_credential
+from tests.conftest import operator_credential, start_hcert, stop
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     data = tmp_path_factory.mktemp("fuzz") / "data"
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(data), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-        env={**os.environ, "HCERT_BASE_URL": f"http://127.0.0.1:{port}"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    cred = operator_credential(data, "fuzzer")
-    yield url, cred
-    proc.terminate()
-    proc.communicate(timeout=10)
+    proc, url = start_hcert(data)
+    yield url, operator_credential(data, "fuzzer")
+    stop(proc)
 
 
 def test_no_input_makes_a_server_error(live):

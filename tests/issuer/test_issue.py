@@ -101,3 +101,14 @@ def test_svg_is_well_formed_and_matches_the_module_matrix(signing_key):
     img.putdata([grid[y // scale][x // scale] for y in range(full * scale) for x in range(full * scale)])
     barcode = zxingcpp.read_barcode(img)
     assert barcode is not None and barcode.text == cert.qr_text
+
+
+def test_example_files_are_the_documented_examples():
+    """examples/*.json (used in the README) are the library's examples, and those are eligible."""
+    import json
+
+    from issuer import EXAMPLE_DRIVER, EXAMPLE_WORKER
+    from tests.conftest import ROOT
+
+    assert json.loads((ROOT / "examples" / "worker.json").read_text("utf-8")) == EXAMPLE_WORKER
+    assert json.loads((ROOT / "examples" / "driver.json").read_text("utf-8")) == EXAMPLE_DRIVER

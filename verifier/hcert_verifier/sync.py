@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import BundleError, HcertError
+from ._files import write_atomic
 from .bundle import MAX_BUNDLE, Bundle, load_roots
 
 __all__ = ["SyncError", "SyncResult", "default_data_dir", "sync"]
@@ -45,19 +45,6 @@ def default_data_dir() -> Path:
         return Path(os.environ["HCERT_HOME"])
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "hcert"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sync(url: str, *, data_dir: Path | None = None, timeout: float = 30.0) -> SyncResult:
@@ -94,10 +81,10 @@ def sync(url: str, *, data_dir: Path | None = None, timeout: float = 30.0) -> Sy
         raise SyncError(f"the new bundle does not verify ({e}); the last good bundle is kept") from e
     if current is not None and bundle.version < current.version:
         raise SyncError(f"the server sent bundle {bundle.version}, older than {current.version} in hand; kept")
-    _write_atomic(bundle_path, body)
+    write_atomic(bundle_path, body)
     if etag:
-        _write_atomic(etag_path, etag.encode())
+        write_atomic(etag_path, etag.encode())
     if bundle.roots != roots:
         # Root rotation: the trust list, signed by a pinned root, names the roots from now on.
-        _write_atomic(data_dir / "roots.json", json.dumps({"roots": bundle.roots}, indent=2).encode())
+        write_atomic(data_dir / "roots.json", json.dumps({"roots": bundle.roots}, indent=2).encode())
     return SyncResult(True, bundle)
