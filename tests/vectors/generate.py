@@ -365,6 +365,14 @@ def build() -> dict[str, dict[str, Any]]:
     cases["invalid/padded-base64.json"] = case(
         "padding is not allowed in JWS", token=f"{h}.{p}.{s}==", valid=False, code="bad_base64"
     )
+    # A damaged print can make a camera read one non-ASCII character; it must be
+    # refused as bad base64 before the signing input is built (it once raised).
+    cases["invalid/payload-non-ascii.json"] = case(
+        "one character of the payload segment replaced by a non-ASCII letter",
+        token=f"{h}.{p[:40]}é{p[41:]}.{s}",
+        valid=False,
+        code="bad_base64",
+    )
     cases["invalid/header-not-json.json"] = case(
         "header is not JSON", token=forge(a, header=b"not json", payload=deflate(b"{}")), valid=False, code="bad_json"
     )

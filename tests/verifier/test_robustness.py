@@ -79,6 +79,16 @@ def test_junk_inputs(verifier, value):
     assert not result.valid and result.code in _codes()
 
 
+@pytest.mark.parametrize("pad", [" ", "\n", "\r\n", "\t", "\u3000"])
+def test_surrounding_whitespace_is_not_trimmed(verifier, pad):
+    # One certificate has exactly one QR text and one token that verify.
+    for text in (CASE["qr_text"], CASE["token"]):
+        assert verifier.verify(text, at=AT).valid
+        for padded in (pad + text, text + pad):
+            result = verifier.verify(padded, at=AT)
+            assert not result.valid and result.code in {"bad_qr_prefix", "bad_qr_digits", "bad_base64"}
+
+
 def test_non_string_input_is_a_result(verifier):
     result = verifier.verify(b"CNHC:/00", at=AT)  # type: ignore[arg-type]
     assert not result.valid

@@ -57,6 +57,7 @@ _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _PADDING = {0: b"", 2: b"==", 3: b"="}
 _B64URL_INDEX = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+_B64URL_BYTES = _B64URL_ALPHABET.encode("ascii")
 # Bits of the last character that carry no data, by len(segment) % 4.
 _B64URL_SPARE_BITS = {2: 0x0F, 3: 0x03}
 
@@ -93,24 +94,34 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(segment: str, what: str) -> bytes:
-    """Decode canonical unpadded base64url, or raise :class:`BadBase64` naming ``what``."""
-    try:
-        data = segment.encode("ascii")
-    except (AttributeError, UnicodeEncodeError) as e:
-        raise BadBase64(f"{what} is not unpadded base64url") from e
-    # strict_mode refuses bytes outside the standard alphabet after translation;
-    # "+", "/" and "=" would pass it, so they are refused first.
-    if b"=" in data or b"+" in data or b"/" in data or len(data) % 4 == 1:
+def b64url_check(segment: str, what: str) -> bytes:
+    """Check that ``segment`` is canonical unpadded base64url and return it as ASCII bytes.
+
+    Nothing is decoded: this is the gate every token segment passes before any
+    use (a signing input is ASCII by definition). Raises :class:`BadBase64`
+    naming ``what`` for a non-string, a character outside the base64url
+    alphabet (padding, ``+``, ``/``, whitespace, anything non-ASCII), an
+    impossible length or stray bits in the last character.
+    """
+    if not isinstance(segment, str) or not segment.isascii():
+        raise BadBase64(f"{what} is not unpadded base64url")
+    data = segment.encode("ascii")
+    if data.translate(None, _B64URL_BYTES) or len(data) % 4 == 1:
         raise BadBase64(f"{what} is not unpadded base64url")
     # Reject non-canonical encodings (stray bits in the last character) so that
     # one byte string has exactly one textual form.
     spare = _B64URL_SPARE_BITS.get(len(data) % 4)
-    if spare and _B64URL_INDEX.get(segment[-1], 0) & spare:
+    if spare and _B64URL_INDEX[segment[-1]] & spare:
         raise BadBase64(f"{what} is not canonical base64url")
+    return data
+
+
+def b64url_decode(segment: str, what: str) -> bytes:
+    """Decode canonical unpadded base64url, or raise :class:`BadBase64` naming ``what``."""
+    data = b64url_check(segment, what)
     try:
         return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[len(data) % 4], strict_mode=True)
-    except (binascii.Error, ValueError) as e:
+    except (binascii.Error, ValueError) as e:  # pragma: no cover - b64url_check admits only decodable text
         raise BadBase64(f"{what} is not unpadded base64url") from e
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ._codec import MAX_TOKEN, b64url_decode, json_object
+from ._codec import MAX_TOKEN, b64url_check, b64url_decode, json_object
 from ._errors import (
     AlgorithmNotAllowed,
     BadKid,
@@ -44,7 +44,11 @@ _KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 
 class UnverifiedJws(NamedTuple):
-    """A compact JWS split into its parts; nothing in it is trusted yet."""
+    """A compact JWS split into its parts; nothing in it is trusted yet.
+
+    Every segment has passed :func:`b64url_check`, so the signing input is
+    ASCII and each segment decodes.
+    """
 
     header_segment: str
     payload_segment: str
@@ -57,9 +61,12 @@ class UnverifiedJws(NamedTuple):
 
 
 def split_token(token: str, *, limit: int = MAX_TOKEN) -> UnverifiedJws:
-    """Split a compact JWS into its segments and decode the signature.
+    """Split a compact JWS into its segments, check all three and decode the signature.
 
-    Raises :class:`InputTooLarge`, :class:`MalformedToken` or :class:`BadBase64`.
+    Every segment's alphabet, length and last character are checked here,
+    before any use: nothing downstream sees a segment that is not canonical
+    base64url. Raises :class:`InputTooLarge`, :class:`MalformedToken` or
+    :class:`BadBase64`.
     """
     if len(token) > limit:
         raise InputTooLarge(f"token is {len(token)} characters; the limit is {limit}")
@@ -67,6 +74,8 @@ def split_token(token: str, *, limit: int = MAX_TOKEN) -> UnverifiedJws:
     if len(parts) != 3 or not all(parts):
         raise MalformedToken("a compact JWS has exactly three non-empty dot-separated segments")
     header_segment, payload_segment, signature_segment = parts
+    b64url_check(header_segment, "header")
+    b64url_check(payload_segment, "payload")
     return UnverifiedJws(header_segment, payload_segment, b64url_decode(signature_segment, "signature"))
 
 

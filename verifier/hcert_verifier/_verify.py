@@ -86,7 +86,9 @@ class Result(NamedTuple):
 
 
 def _to_token(text: str) -> str:
-    text = text.strip()
+    # The text is taken exactly as scanned: nothing is trimmed, so a certificate
+    # has exactly one QR text and one token that verify (a file's line ending is
+    # the CLI's business).
     if text.startswith(QR_PREFIX):
         return qr_decode(text)
     if text.count(".") == 2:

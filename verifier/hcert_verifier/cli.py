@@ -33,6 +33,11 @@ class _UsageError(Exception):
 
 
 def _read_input(value: str) -> str:
+    """Return the text to verify; text from a file, stdin or the command line loses surrounding whitespace."""
+    return _read_raw_input(value).strip(" \t\r\n")
+
+
+def _read_raw_input(value: str) -> str:
     if value == "-":
         return sys.stdin.read(_MAX_TEXT_FILE)
     if value.lower().endswith(_IMAGE_SUFFIXES) or (os.path.sep in value and os.path.isfile(value)):
