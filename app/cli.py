@@ -159,7 +159,8 @@ def _root(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     root_dir = Path(args.root_dir) if args.root_dir else _settings(args).data_dir / "root"
     passphrase = os.environ.get("HCERT_ROOT_PASSPHRASE")
-    return KeyRing(root_dir, passphrase=passphrase.encode() if passphrase else None)
+    # The root keeps its retired key during the overlap: it signs the hand-over trust list.
+    return KeyRing(root_dir, passphrase=passphrase.encode() if passphrase else None, keep_retired=True)
 
 
 def _write_roots(ring, now: dt.datetime) -> Path:  # type: ignore[no-untyped-def]
@@ -374,12 +375,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hcert`` and return its exit code."""
+    from keys import KeyRingError
+
     from .service import ServiceError
     from .store import StoreError
 
     args = build_parser().parse_args(argv)
+    # Everything hcert writes (database, keys, trust files) is for its own user only.
+    umask = os.umask(0o077)
     try:
         return int(args.func(args))
+    except KeyRingError as e:
+        print(f"hcert: {e.code}: {e}", file=sys.stderr)
+        return EXIT_FAIL
     except _Usage as e:
         print(f"hcert: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -392,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # redis.ConnectionError and the like: one line, no traceback
         print(f"hcert: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ from issuer import (
     render_svg,
     sign_status_list,
 )
-from keys import KeyRecord, KeyRing, KeyRingError
+from keys import KeyNotFound, KeyRecord, KeyRing, KeyRingError
 
 from .settings import Settings
 from .store import AuditEvent, Authority, CertificateRecord, Conflict, IdempotencyRecord, Operator, Store
@@ -81,6 +81,7 @@ class IssuingService:
         self._renders: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         # (authority, list) -> (bits version, signed at, kid, token)
         self._status_cache: dict[tuple[str, int], tuple[int, int, str, str]] = {}
+        secure_data_dir(settings.data_dir)
         self._subject_key = self._load_subject_key()
 
     # -- secrets on disk -------------------------------------------------------------
@@ -89,27 +90,38 @@ class IssuingService:
             return self.settings.subject_key.encode()
         path = self.settings.data_dir / "subject.key"
         if not path.exists():
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                # Exclusive create: never overwrite (hashes made with the old key would
-                # stop matching); a second instance starting at the same time reads it.
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
+            _create_secret(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
 
     def subject_hash(self, resident_id: str) -> str:
         """Return the keyed hash that stands for a resident ID number in the database."""
         return hmac.new(self._subject_key, resident_id.upper().encode(), hashlib.sha256).hexdigest()
 
+    def request_fingerprint(self, shape: str, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Return what the idempotency record keeps of a request: a keyed hash, never the body.
+
+        The rows are hashed as canonical JSON with each ``resident_id`` replaced
+        by its keyed hash, under a key derived from the server secret: the stored
+        value cannot be tested against guessed ID numbers without that secret.
+        """
+        import json
+
+        def scrub(row: Mapping[str, Any]) -> Any:
+            if not isinstance(row, Mapping):
+                return row
+            rid = row.get("resident_id")
+            return {**row, "resident_id": self.subject_hash(rid) if isinstance(rid, str) else rid}
+
+        canonical = json.dumps([shape, [scrub(r) for r in rows]], sort_keys=True, ensure_ascii=False, default=str)
+        key = hmac.new(self._subject_key, b"hcert idempotency request", hashlib.sha256).digest()
+        return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
     # -- keys ------------------------------------------------------------------------
     def ring(self, authority: str) -> KeyRing:
         """Return the key ring of an authority."""
         with self._lock:
             if authority not in self._rings:
+                secure_data_dir(self.settings.key_root)
                 passphrase = self.settings.key_passphrase.encode() if self.settings.key_passphrase else None
                 self._rings[authority] = KeyRing(self.settings.key_root / authority, passphrase=passphrase)
             return self._rings[authority]
@@ -122,22 +134,41 @@ class IssuingService:
                 self._issuers[authority] = Issuer(authority=authority, signing_key=ring.active)
             return self._issuers[authority]
 
+    def _key_error(self, e: KeyRingError) -> ServiceError:
+        # A missing or wrong passphrase is the server's configuration, not the request: 503.
+        if isinstance(e, KeyNotFound):
+            return ServiceError(e.code, str(e), 404)
+        return ServiceError(e.code, str(e), 503)
+
     def rotate_key(self, authority: str, *, actor: str, now: dt.datetime) -> KeyRecord:
-        """Make a new active key; the old one stays published until its certificates expire."""
+        """Make a new active key; the old one retires (its private part is deleted) and stays published.
+
+        The audit entry is appended under the key ring's lock before the ring is
+        saved: if the store refuses it, the new key is deleted and nothing changes.
+        """
         self._require_authority(authority)
-        key = self.ring(authority).rotate(now=_ts(now), max_validity=MAX_VALIDITY)
-        self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.rotate", key.kid, {})])
+
+        def journal(record: KeyRecord) -> None:
+            self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.rotate", record.kid, {})])
+
+        try:
+            key = self.ring(authority).rotate(now=_ts(now), max_validity=MAX_VALIDITY, journal=journal)
+        except KeyRingError as e:
+            raise self._key_error(e) from e
         return next(r for r in self.ring(authority).records if r.kid == key.kid)
 
     def withdraw_key(self, authority: str, kid: str, *, reason: str, actor: str, now: dt.datetime) -> KeyRecord:
         """Withdraw a key (compromise): verifiers reject what it signed from their next sync."""
         self._require_authority(authority)
+
+        def journal(record: KeyRecord) -> None:
+            event = AuditEvent(_ts(now), actor, authority, "key.withdraw", record.kid, {"reason": reason})
+            self.store.append_audit([event])
+
         try:
-            record = self.ring(authority).withdraw(kid, now=_ts(now), reason=reason)
+            return self.ring(authority).withdraw(kid, now=_ts(now), reason=reason, journal=journal)
         except KeyRingError as e:
-            raise ServiceError("key_not_found", str(e), 404) from e
-        self.store.append_audit([AuditEvent(_ts(now), actor, authority, "key.withdraw", kid, {"reason": reason})])
-        return record
+            raise self._key_error(e) from e
 
     def jwks(self, *, now: dt.datetime) -> dict[str, Any]:
         """Return the JWKS of every authority's published keys (each JWK names its ``iss``)."""
@@ -302,6 +333,8 @@ class IssuingService:
 
         try:
             self.store.issue_with_status(authority, len(eligible), list_size=STATUS_LIST_SIZE, build=build)
+        except KeyRingError as e:
+            raise self._key_error(e) from e
         except Conflict:
             # A concurrent request with the same key won the race; replay its answer.
             stored = self.store.get_idempotency(authority, idempotency_key) if idempotency_key else None
@@ -401,15 +434,22 @@ class IssuingService:
         except NotFound as e:
             raise ServiceError("status_list_not_found", str(e), 404) from e
         ts = _ts(now)
-        kid = kid or self.ring(authority).active().kid
+        try:
+            kid = kid or self.ring(authority).active().kid
+        except KeyRingError as e:
+            raise self._key_error(e) from e
         cached = self._status_cache.get((authority, lst))
         # Re-sign when the bits changed, the key rotated, or half the ttl passed.
         if cached and cached[0] == version and cached[2] == kid and ts - cached[1] < self.settings.status_list_ttl // 2:
             token = cached[3]
         else:
             bits = StatusBits(STATUS_LIST_SIZE, 2, data)
+            try:
+                signer = self.ring(authority).signing_key(kid)
+            except KeyRingError as e:
+                raise self._key_error(e) from e
             token = sign_status_list(
-                self.ring(authority).signing_key(kid),
+                signer,
                 bits,
                 uri=status_list_uri(self.settings.base_url, authority, lst),
                 iat=ts,
@@ -428,6 +468,39 @@ class IssuingService:
         return self.create_authority(
             "510321", "荣县卫生健康局", "Rong County Health Bureau (development)", actor="setup", now=now
         )
+
+
+def secure_data_dir(directory: Path) -> None:
+    """Create the data directory with mode 0700 (and tighten it if it exists and is ours)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if directory.stat().st_uid == os.getuid():
+            directory.chmod(0o700)
+    except OSError:
+        pass  # a mounted volume we do not own: its owner sets the mode
+
+
+def _create_secret(path: Path, data: bytes) -> None:
+    """Write a new secret file whole, mode 0600, and never replace an existing one.
+
+    The bytes go to a private temporary file that is then hard-linked into
+    place: a concurrent reader finds no file or the complete one, never an empty
+    one, and of two instances starting at once the first link wins.
+    """
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another instance made it first; use theirs
+    finally:
+        os.unlink(tmp)
 
 
 def data_path(settings: Settings) -> Path:

@@ -227,7 +227,8 @@ class TrustNetwork:
         for a in self.service.store.list_authorities():
             # Sign with the newest usable key the devices already trust, so that a
             # rotation or withdrawal never leaves a list they cannot check.
-            usable = [r.kid for r in self.service.ring(a.code).records if r.state != "withdrawn" and r.kid in listed]
+            # Only the active key has a private part (a retired key's is deleted at retirement).
+            usable = [r.kid for r in self.service.ring(a.code).records if r.state == "active" and r.kid in listed]
             if not usable:
                 continue
             for lst in self.service.store.status_lists(a.code):
@@ -267,7 +268,7 @@ class TrustNetwork:
         root_dir = self.service.settings.data_dir / "root"
         if (self.dir / "trustlist.jwt").exists():
             return None
-        root = KeyRing(root_dir)
+        root = KeyRing(root_dir, keep_retired=True)
         root.ensure(now=_ts(now))
         (root_dir / "roots.json").write_text(
             json.dumps({"roots": [_jwk(r) for r in root.published(now=_ts(now))]}, indent=2)

@@ -6,7 +6,18 @@ passphrase). They are never printed, logged or returned by an API; a
 ``repr`` shows only the kid.
 """
 
-from ._keyring import KeyRecord, KeyRing, KeyRingError
+from ._keyring import KeyNotFound, KeyPassphraseError, KeyRecord, KeyRing, KeyRingError, NoActiveKey
 from ._signer import SigningKey, generate_signing_key, sign_compact, sign_es256
 
-__all__ = ["KeyRecord", "KeyRing", "KeyRingError", "SigningKey", "generate_signing_key", "sign_compact", "sign_es256"]
+__all__ = [
+    "KeyNotFound",
+    "KeyPassphraseError",
+    "KeyRecord",
+    "KeyRing",
+    "KeyRingError",
+    "NoActiveKey",
+    "SigningKey",
+    "generate_signing_key",
+    "sign_compact",
+    "sign_es256",
+]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from typing import Annotated, Any, Literal
@@ -104,7 +103,7 @@ async def issue_one(
         operator=operator,
         now=now,
         idempotency_key=idempotency_key,
-        request_hash=hashlib.sha256(b"one:" + raw).hexdigest(),
+        request_hash=service.request_fingerprint("one", [data]),
     )
     result = json.loads(body)
     if result["errors"]:
@@ -232,7 +231,7 @@ async def issue_batch(
         operator=operator,
         now=now,
         idempotency_key=idempotency_key,
-        request_hash=hashlib.sha256(content_type.encode() + b":" + raw).hexdigest(),
+        request_hash=service.request_fingerprint(content_type, rows),
     )
     if not replayed:
         for item in json.loads(body)["issued"]:

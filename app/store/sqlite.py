@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -53,12 +54,25 @@ CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, h
 """
 
 
+def _private_files(path: str) -> None:
+    """Make the database file 0600 before SQLite opens it; its -wal and -shm files take its mode."""
+    if path == ":memory:":
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class SqliteStore:
     """All state in one SQLite file. Writes are serialised and run in IMMEDIATE transactions."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
+        _private_files(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

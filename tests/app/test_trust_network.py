@@ -29,7 +29,7 @@ class Network:
         self.settings = Settings(data_dir=tmp_path / "data", base_url="https://hcert.test")
         self.service = IssuingService(self.settings, open_store("sqlite", path=str(tmp_path / "hcert.sqlite3")))
         self.net = TrustNetwork(self.service)
-        self.root = KeyRing(tmp_path / "root")
+        self.root = KeyRing(tmp_path / "root", keep_retired=True)
         self.root.ensure(now=int(NOW.timestamp()))
         for code, zh, en in [
             ("510321", "荣县卫生健康局", "Rong County Health Bureau"),
@@ -186,7 +186,11 @@ def test_key_compromise_drill(network):
 def test_key_rotation_keeps_old_certificates_and_bounds_the_old_key(network):
     n = network
     old = n.issue("510321", WORKER)
+    ring = n.service.ring("510321")
+    retired_pem = ring.directory / f"{old['kid']}.pem"
+    stolen = retired_pem.read_bytes()  # what a thief copied while the key was active
     n.service.rotate_key("510321", actor="t", now=NOW + HOUR)
+    assert not retired_pem.exists(), "retiring a key deletes its private part"
     n.sign_trust_list(now=NOW + HOUR)
     new = n.issue("510321", WORKER, now=NOW + 2 * HOUR)
     v = Verifier.from_bundle(n.bundle(now=NOW + 2 * HOUR))
@@ -194,11 +198,9 @@ def test_key_rotation_keeps_old_certificates_and_bounds_the_old_key(network):
     assert v.verify(new["qr_text"], at=NOW + 3 * HOUR).valid
     # A certificate dated after the old key retired is refused: a stolen retired key is no use.
     late = n.service.issuer("510321")
-    ring = n.service.ring("510321")
     from keys import SigningKey
 
-    retired_pem = next(ring.directory.glob(f"{old['kid']}.pem"))
-    forged = type(late)(authority="510321", signing_key=SigningKey.from_pem(retired_pem.read_bytes()))
+    forged = type(late)(authority="510321", signing_key=SigningKey.from_pem(stolen))
     cert = forged.sign_application(parse_application(WORKER), now=NOW + 2 * HOUR)
     assert v.verify(cert.qr_text, at=NOW + 3 * HOUR).code == "key_not_valid_at_issue"
 

@@ -74,7 +74,10 @@ class JwksTrust:
     """Trust every P-256 key of a JWKS document.
 
     A JWK may carry the hcert members ``iss`` (the authority it signs for) and
-    ``hcert_state`` (``active``, ``retired`` or ``withdrawn``). Each key's
+    ``hcert_state`` (``active``, ``retired`` or ``withdrawn``) and
+    ``hcert_retired`` (Unix seconds: a certificate whose ``iat`` is later was
+    not signed while the key was in service and is refused with
+    ``key_not_valid_at_issue``). Each key's
     ``kid`` must be the hcert kid of the key itself, so that a JWKS cannot
     make one key answer to another key's id.
     """
@@ -97,12 +100,16 @@ class JwksTrust:
             issuer = jwk.get("iss")
             if issuer is not None and not isinstance(issuer, str):
                 raise TrustError("JWK iss must be a string")
+            retired = jwk.get("hcert_retired")
+            if retired is not None and (type(retired) is not int or retired < 0):
+                raise TrustError(f"JWK {kid} hcert_retired must be Unix seconds")
             keys.append(
                 TrustedKey(
                     kid=kid,
                     public_key=public_key,
                     issuer=issuer,
                     state=str(jwk.get("hcert_state", "active")),
+                    not_after=retired,
                 )
             )
         return cls(keys)
