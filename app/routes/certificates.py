@@ -128,8 +128,12 @@ def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ServiceError("invalid_csv", "the CSV is not UTF-8", 400) from e
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as e:
+        # A malformed first line (a bare carriage return in a cell, a NUL) fails here.
+        raise ServiceError("invalid_csv", f"the CSV header is malformed: {e}", 400) from e
     unknown = [c for c in header if c not in _CSV_COLUMNS]
     if not header or unknown:
         raise ServiceError(

@@ -78,16 +78,23 @@ class CompiledRule(NamedTuple):
 
 
 def _compile(rule: Mapping[str, Any]) -> CompiledRule:
+    # Only the members of the rule's own type are read: a rule of a type this
+    # verifier does not know may carry anything else (it evaluates OPEN).
+    kind = rule["type"]
     when = rule.get("when", {})
     return CompiledRule(
         id=rule["id"],
-        type=rule["type"],
-        hours=int(rule.get("hours", 0)),
-        values=frozenset(rule.get("kinds") or rule.get("values") or ()),
+        type=kind,
+        hours=rule["hours"] if kind in ("max_age_hours", "test_within_hours") else 0,
+        values=frozenset(rule["kinds"] if kind == "accept_kinds" else rule["values"])
+        if kind in ("accept_kinds", "health_code_in")
+        else frozenset(),
         areas=tuple(
             (a["prefix"], dt.date.fromisoformat(a["from"]).toordinal(), dt.date.fromisoformat(a["to"]).toordinal())
-            for a in rule.get("areas", ())
-        ),
+            for a in rule["areas"]
+        )
+        if kind == "not_from_key_area"
+        else (),
         when_kinds=frozenset(when.get("kinds") or ()),
         when_prefixes=tuple(when.get("origin_prefixes") or ()),
         open_accepts=rule.get("open", "reject") == "accept",
@@ -125,11 +132,19 @@ def _check_rule(rule: Any, where: str) -> None:
                 raise TrustError(f"{where} {rule['id']}: an area has a digit prefix")
             if _date(area.get("from"), where) > _date(area.get("to"), where):
                 raise TrustError(f"{where} {rule['id']}: an area's from is after its to")
+    # The members every rule may have are checked whatever its type.
     when = rule.get("when", {})
-    if not isinstance(when, dict) or not all(isinstance(when.get(k, []), list) for k in ("kinds", "origin_prefixes")):
-        raise TrustError(f"{where} {rule['id']}: when has lists kinds and origin_prefixes")
+    if not isinstance(when, dict) or not all(_strings(when.get(k, [])) for k in ("kinds", "origin_prefixes")):
+        raise TrustError(f"{where} {rule['id']}: when has lists of strings kinds and origin_prefixes")
     if rule.get("open", "reject") not in ("reject", "accept"):
         raise TrustError(f"{where} {rule['id']}: open is reject or accept")
+    description = rule.get("description", {})
+    if not isinstance(description, dict) or not all(isinstance(v, str) for v in description.values()):
+        raise TrustError(f"{where} {rule['id']}: description maps a language to a string")
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 @dataclass(frozen=True)
