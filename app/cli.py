@@ -49,22 +49,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["HCERT_STORE"] = settings.store
     os.environ["HCERT_REDIS_URL"] = settings.redis_url
     os.environ.setdefault("HCERT_BASE_URL", f"http://{args.host}:{args.port}")
+    if args.dev:
+        os.environ["HCERT_DEV"] = "1"
     service = _service(args)
-    created = service.ensure_development_setup(now=_now())
+    dev = service.settings.dev
+    created = service.ensure_development_setup(now=_now()) if dev else None
     roots = None
     if created:
         from .trust import TrustNetwork
 
         roots = TrustNetwork(service).ensure_development_network(now=_now())
+    empty = (
+        not service.store.list_authorities() and not (service.settings.data_dir / "trust" / "trustlist.jwt").exists()
+    )
     service.store.close()
     here = f"--data-dir {settings.data_dir} " if args.data_dir else ""
-    print(f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir})")
+    mode = ", development mode" if dev else ""
+    print(
+        f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir}{mode})"
+    )
     if created:
         print(f"hcert: created development authority {created.code} ({created.name_zh}) with a new signing key")
-    print(f"hcert: get an operator credential with:  hcert {here}operator create --authority 510321 --name clerk")
+    if dev:
+        print(f"hcert: get an operator credential with:  hcert {here}operator create --authority 510321 --name clerk")
     if roots:
         print(f"hcert: development national root made (production keeps it offline); devices pin {roots}:")
         print(f"hcert:   hcert-verify sync http://{args.host}:{args.port} --roots {roots}")
+    if empty and not dev:
+        print(
+            f"hcert: the store is empty: register authorities with `hcert {here}authority create` and publish a "
+            "signed trust list (docs/OPERATIONS.md, section 1, 'A production start'), or run `hcert serve --dev` "
+            "for development material",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -77,15 +94,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _scope_text(service, authority) -> str:  # type: ignore[no-untyped-def]
+    kinds, regions = service.scope_of(authority)
+    return f"kinds {','.join(kinds)}; regions {','.join(regions)}"
+
+
+def _csv_arg(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
+
+
 def cmd_authority_create(args: argparse.Namespace) -> int:
-    a = _service(args).create_authority(args.code, args.name_zh, args.name_en, actor="cli", now=_now())
-    print(f"created authority {a.code} {a.name_zh} / {a.name_en}")
+    service = _service(args)
+    a = service.create_authority(
+        args.code,
+        args.name_zh,
+        args.name_en,
+        actor="cli",
+        now=_now(),
+        kinds=_csv_arg(args.kinds),
+        regions=_csv_arg(args.regions),
+    )
+    print(f"created authority {a.code} {a.name_zh} / {a.name_en} ({_scope_text(service, a)})")
+    return EXIT_OK
+
+
+def cmd_authority_scope(args: argparse.Namespace) -> int:
+    service = _service(args)
+    if args.kinds is None and args.regions is None:
+        a = service._require_authority(args.code)
+    else:
+        a = service.set_scope(
+            args.code, kinds=_csv_arg(args.kinds), regions=_csv_arg(args.regions), actor="cli", now=_now()
+        )
+    print(f"authority {a.code}: {_scope_text(service, a)}")
     return EXIT_OK
 
 
 def cmd_authority_list(args: argparse.Namespace) -> int:
-    for a in _service(args).store.list_authorities():
-        print(f"{a.code}\t{a.name_zh}\t{a.name_en}")
+    service = _service(args)
+    for a in service.store.list_authorities():
+        print(f"{a.code}\t{a.name_zh}\t{a.name_en}\t{_scope_text(service, a)}")
     return EXIT_OK
 
 
@@ -291,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument(
+        "--dev",
+        action="store_true",
+        help="on an empty store make development material: an authority, a national root WITH its private key, "
+        "sample rules (same as HCERT_DEV=1; never in production)",
+    )
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("authority", help="issuing authorities").add_subparsers(dest="sub", required=True)
@@ -298,8 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("code", help="GB/T 2260 code, e.g. 510321")
     c.add_argument("--name-zh", required=True)
     c.add_argument("--name-en", required=True)
+    c.add_argument("--kinds", help="certificate kinds it may issue, comma-separated: w (return-to-work), f (freight)")
+    c.add_argument("--regions", help="region-code prefixes of the residents it may certify (default: its own)")
     c.set_defaults(func=cmd_authority_create)
-    a.add_parser("list", help="list authorities").set_defaults(func=cmd_authority_list)
+    a.add_parser("list", help="list authorities and their scope").set_defaults(func=cmd_authority_list)
+    c = a.add_parser("scope", help="show or change what an authority may issue (export the province afterwards)")
+    c.add_argument("code")
+    c.add_argument("--kinds", help="comma-separated: w, f")
+    c.add_argument("--regions", help="comma-separated region-code prefixes inside its province")
+    c.set_defaults(func=cmd_authority_scope)
 
     o = sub.add_parser("operator", help="operators and credentials").add_subparsers(dest="sub", required=True)
     c = o.add_parser("create", help="create an operator and print its credential (once)")

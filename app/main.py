@@ -99,7 +99,7 @@ def create_app(
     store: Store | None = None,
     clock: Callable[[], dt.datetime] | None = None,
 ) -> FastAPI:
-    """Build the app. The store opens and the development authority is made in the lifespan."""
+    """Build the app. The store opens in the lifespan, which also makes the development material when asked."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -107,7 +107,7 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         opened = store or open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
         service = IssuingService(settings, opened)
-        if service.ensure_development_setup(now=app.state.clock()):
+        if settings.dev and service.ensure_development_setup(now=app.state.clock()):
             TrustNetwork(service).ensure_development_network(now=app.state.clock())
         app.state.service = service
         app.state.trust = TrustNetwork(service)

@@ -22,6 +22,7 @@ from issuer import (
     StatusBits,
     parse_application,
     region_name,
+    region_prefix,
     render_png,
     render_svg,
     sign_status_list,
@@ -29,8 +30,17 @@ from issuer import (
 from keys import KeyNotFound, KeyRecord, KeyRing, KeyRingError
 
 from .settings import Settings
-from .store import AuditEvent, Authority, CertificateRecord, Conflict, IdempotencyRecord, Operator, Store
-from .store._base import IssueWrite
+from .store import (
+    AuditEvent,
+    Authority,
+    CertificateRecord,
+    Conflict,
+    IdempotencyRecord,
+    NotFound,
+    Operator,
+    Store,
+)
+from .store._base import ALL_KINDS, IssueWrite
 
 __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
 
@@ -192,8 +202,84 @@ class IssuingService:
             raise ServiceError("authority_not_found", f"no authority {code}", 404)
         return authority
 
-    def create_authority(self, code: str, name_zh: str, name_en: str, *, actor: str, now: dt.datetime) -> Authority:
-        """Register an authority by its GB/T 2260 code and give it a first key."""
+    @staticmethod
+    def scope_of(authority: Authority) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Return ``(kinds, regions)`` of an authority, its own region when none was set."""
+        return authority.kinds, authority.regions or (region_prefix(authority.code),)
+
+    @staticmethod
+    def _valid_scope(
+        code: str, kinds: Sequence[str] | None, regions: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+        """Check a scope: kinds among ``w``/``f``; regions are code prefixes inside the authority's own area.
+
+        A scope can only narrow the area: eligibility already refuses residents
+        from outside it (:func:`issuer.region_prefix`).
+        """
+        errors = []
+        out_kinds = tuple(dict.fromkeys(kinds)) if kinds is not None else ALL_KINDS
+        if not out_kinds or any(k not in ALL_KINDS for k in out_kinds):
+            errors.append({"field": "kinds", "code": "scope", "message": "kinds are one or more of w, f"})
+        out_regions = tuple(dict.fromkeys(regions)) if regions else None
+        area = region_prefix(code)
+        for region in out_regions or ():
+            if not (region.isdigit() and 2 <= len(region) <= 6 and region.startswith(area)):
+                errors.append(
+                    {
+                        "field": "regions",
+                        "code": "scope",
+                        "message": f"{region!r} is not a region-code prefix (2 to 6 digits) inside the area {area}",
+                    }
+                )
+        if errors:
+            raise ServiceError("invalid_scope", "the scope is not valid for this authority", 422, errors)
+        return out_kinds, out_regions
+
+    def set_scope(
+        self,
+        code: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        regions: Sequence[str] | None = None,
+        actor: str,
+        now: dt.datetime,
+    ) -> Authority:
+        """Change what an authority may issue: the kinds and the residents' region prefixes (``None``: unchanged).
+
+        The next province export carries it to the trust list; issuing checks it at once.
+        """
+        current = self._require_authority(code)
+        current_kinds, _ = self.scope_of(current)
+        new_kinds, new_regions = self._valid_scope(
+            code, kinds if kinds is not None else current_kinds, regions if regions is not None else current.regions
+        )
+        detail = {"kinds": list(new_kinds), "regions": list(new_regions or ())}
+        try:
+            return self.store.set_authority_scope(
+                code,
+                kinds=new_kinds,
+                regions=new_regions,
+                audit=AuditEvent(_ts(now), actor, code, "authority.scope", code, detail),
+            )
+        except NotFound as e:
+            raise ServiceError("authority_not_found", str(e), 404) from e
+
+    def create_authority(
+        self,
+        code: str,
+        name_zh: str,
+        name_en: str,
+        *,
+        actor: str,
+        now: dt.datetime,
+        kinds: Sequence[str] | None = None,
+        regions: Sequence[str] | None = None,
+    ) -> Authority:
+        """Register an authority by its GB/T 2260 code and give it a first key.
+
+        ``kinds`` (default both) and ``regions`` (default the authority's own
+        region prefix) set its scope.
+        """
         if not (len(code) in (6, 9, 12) and code.isdigit() and region_name(code[:6])):
             raise ServiceError(
                 "invalid_authority_code",
@@ -203,7 +289,10 @@ class IssuingService:
             )
         if not name_zh.strip() or not name_en.strip():
             raise ServiceError("invalid_name", "names in Chinese and English are required", 422)
-        authority = Authority(code, name_zh.strip(), name_en.strip(), _ts(now))
+        scope_kinds, scope_regions = self._valid_scope(code, kinds, regions)
+        authority = Authority(
+            code, name_zh.strip(), name_en.strip(), _ts(now), kinds=scope_kinds, regions=scope_regions
+        )
         try:
             self.store.add_authority(
                 authority, AuditEvent(_ts(now), actor, code, "authority.create", code, {"name_en": authority.name_en})
@@ -278,6 +367,7 @@ class IssuingService:
                     )
                 return stored.status_code, stored.body, True
         issuer = self.issuer(authority)
+        scope_kinds, scope_regions = self.scope_of(self._require_authority(authority))
         batch = "b_" + secrets.token_hex(8)
         result = BatchResult(batch)
         eligible: list[tuple[int, Any, str]] = []
@@ -287,6 +377,10 @@ class IssuingService:
                 issuer.check(application, now=now)
             except ApplicationError as e:
                 result.errors.extend({"row": row_no, **err.to_dict()} for err in e.errors)
+                continue
+            refused = _outside_scope(application, scope_kinds, scope_regions)
+            if refused:
+                result.errors.append({"row": row_no, **refused})
                 continue
             eligible.append((row_no, application, self.subject_hash(application.resident_id)))
         ts = _ts(now)
@@ -501,6 +595,27 @@ def _create_secret(path: Path, data: bytes) -> None:
             pass  # another instance made it first; use theirs
     finally:
         os.unlink(tmp)
+
+
+def _outside_scope(application: Any, kinds: tuple[str, ...], regions: tuple[str, ...]) -> dict[str, str] | None:
+    """Return the error for an application the authority's scope forbids (what devices would refuse), or None."""
+    if application.kind not in kinds:
+        return {
+            "field": "kind",
+            "code": "out_of_scope",
+            "message": f"this authority may issue only {', '.join(KIND_LABELS[k] for k in kinds)} certificates",
+        }
+    # Devices check the region for return-to-work certificates (FORMAT.md, step 6.4).
+    if application.kind == "w" and not application.origin_region.startswith(regions):
+        return {
+            "field": "origin_region",
+            "code": "out_of_scope",
+            "message": f"this authority certifies residents of regions {', '.join(regions)} only",
+        }
+    return None
+
+
+KIND_LABELS = {"w": "return-to-work", "f": "freight-test"}
 
 
 def data_path(settings: Settings) -> Path:

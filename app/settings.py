@@ -36,6 +36,10 @@ class Settings:
     #: Secret for the keyed hash of resident ID numbers (lookup without storing them).
     #: Generated into the data directory on first run when not given.
     subject_key: str | None = field(default_factory=lambda: os.environ.get("HCERT_SUBJECT_KEY") or None)
+    #: Development material on an empty store (a development authority, a development national
+    #: root with its private key in ``<data_dir>/root``, sample rules): only with ``HCERT_DEV=1``
+    #: or ``hcert serve --dev``. Never in production.
+    dev: bool = field(default_factory=lambda: _env("DEV", "").lower() in ("1", "true", "yes", "on"))
 
     @property
     def key_root(self) -> Path:

@@ -16,16 +16,16 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, RuleSet, TrustError, json_compact
-from issuer import region_prefix
 from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
 from .service import IssuingService, ServiceError
 
-__all__ = ["BUNDLE_VALIDITY", "TrustNetwork", "export_submission", "sign_trust_list"]
+__all__ = ["BUNDLE_VALIDITY", "TrustNetwork", "check_base_url", "export_submission", "sign_trust_list"]
 
 #: A bundle is refused by devices this long after it was made.
 BUNDLE_VALIDITY = 7 * 86400
@@ -52,28 +52,74 @@ def _trust_keys(ring: KeyRing, now: int) -> list[dict[str, Any]]:
 
 
 def export_submission(service: IssuingService, province: str, *, now: dt.datetime) -> dict[str, Any]:
-    """Return what a province submits for approval: its authorities, their scope and keys, its rule keys."""
+    """Return what a province submits for approval: its authorities, their scope, base URL and keys, its rule keys.
+
+    Raises :class:`ServiceError` ``province_not_found`` when this server holds
+    neither an authority nor a rule key of the province.
+    """
     ts = _ts(now)
+    if not (len(province) == 2 and province.isdigit()):
+        raise ServiceError("invalid_province", f"a province is a 2-digit code, not {province!r}", 422)
+    base_url = check_base_url(service.settings.base_url)
     authorities = []
     for a in service.store.list_authorities():
         if not a.code.startswith(province):
             continue
+        kinds, regions = service.scope_of(a)
         authorities.append(
             {
                 "id": a.code,
                 "name_zh": a.name_zh,
                 "name_en": a.name_en,
-                "scope": {"regions": [region_prefix(a.code)], "kinds": ["w", "f"]},
+                "base_url": base_url,
+                "scope": {"regions": list(regions), "kinds": list(kinds)},
                 "keys": _trust_keys(service.ring(a.code), ts),
             }
         )
-    rules_ring = service.ring(f"_rules/{province}")
+    rules_dir = service.settings.key_root / "_rules" / province
+    rule_signers = []
+    if rules_dir.is_dir():
+        rules_ring = service.ring(f"_rules/{province}")
+        rule_signers = [_jwk(r) for r in rules_ring.published(now=ts) if r.state != "withdrawn"]
+    if not authorities and not rule_signers:
+        raise ServiceError(
+            "province_not_found", f"this server has no authority and no rule key of province {province}", 404
+        )
     return {
         "province": province,
         "submitted_at": ts,
         "authorities": authorities,
-        "rule_signers": [_jwk(r) for r in rules_ring.published(now=ts) if r.state != "withdrawn"],
+        "rule_signers": rule_signers,
     }
+
+
+def check_base_url(url: str) -> str:
+    """Return an authority base URL without its trailing slash; https, or http to a loopback host only.
+
+    Raises :class:`ServiceError` ``invalid_base_url``.
+    """
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    loopback = parsed is not None and parsed.hostname in LOOPBACK_HOSTS
+    if (
+        parsed is None
+        or not parsed.hostname
+        or parsed.scheme not in ("https", "http")
+        or (parsed.scheme == "http" and not loopback)
+        or parsed.query
+        or parsed.fragment
+        or parsed.username
+        or len(url) > 200
+    ):
+        raise ServiceError(
+            "invalid_base_url",
+            f"base URL {url!r} must be https:// (http:// only to a loopback host, for tests and development)",
+            422,
+        )
+    return url.rstrip("/")
+
+
+#: Hosts for which a base URL may be plain http (tests and development on one machine).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _check_submission(sub: dict[str, Any]) -> None:
@@ -86,6 +132,13 @@ def _check_submission(sub: dict[str, Any]) -> None:
         for region in a["scope"]["regions"]:
             if not str(region).startswith(province):
                 raise ServiceError("invalid_submission", f"authority {a['id']} claims region {region}", 422)
+        if not set(a["scope"]["kinds"]) <= {"w", "f"} or not a["scope"]["kinds"]:
+            raise ServiceError("invalid_submission", f"authority {a['id']} claims kinds {a['scope']['kinds']}", 422)
+        try:
+            if check_base_url(a.get("base_url")) != a.get("base_url"):
+                raise ServiceError("invalid_base_url", f"base URL {a.get('base_url')!r} ends in a slash", 422)
+        except ServiceError as e:
+            raise ServiceError("invalid_submission", f"authority {a['id']}: {e.message}", 422) from e
 
 
 def sign_trust_list(

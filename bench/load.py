@@ -65,7 +65,7 @@ def run(store: str, workers: int, seconds: int, connections: int, redis_url: str
         env["HCERT_REDIS_URL"] = redis_url
     hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
     proc = subprocess.Popen(
-        [*hcert, "serve", "--port", str(port), "--workers", str(workers)],
+        [*hcert, "serve", "--dev", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

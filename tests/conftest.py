@@ -148,7 +148,7 @@ def app_client(store, tmp_path, clock):
     from app.main import create_app
     from app.settings import Settings
 
-    settings = Settings(data_dir=tmp_path / "data", base_url="https://hcert.test")
+    settings = Settings(data_dir=tmp_path / "data", base_url="https://hcert.test", dev=True)
     app = create_app(settings, store=store, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         service = app.state.service
@@ -175,20 +175,24 @@ def wait_ready(url: str, proc) -> None:
     pytest.fail(f"server did not start: {proc.communicate()[1]}")
 
 
-def start_hcert(data_dir):
-    """Start `hcert serve` (embedded store) on a free loopback port; return (process, base URL) once ready."""
+def start_hcert(data_dir, *, dev: bool = True, env: dict[str, str] | None = None):
+    """Start `hcert serve` (embedded store) on a free loopback port; return (process, base URL) once ready.
+
+    ``dev`` passes ``--dev`` (development authority, root and rules on an empty store).
+    """
     import os
     import subprocess
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), "serve", "--port", str(port)]
+        + (["--dev"] if dev else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "HCERT_BASE_URL": url},
+        env={**os.environ, "HCERT_BASE_URL": url, **(env or {})},
     )
     wait_ready(url, proc)
     return proc, url

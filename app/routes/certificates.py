@@ -106,6 +106,13 @@ async def issue_one(
         request_hash=service.request_fingerprint("one", [data]),
     )
     result = json.loads(body)
+    if result["errors"] and all(e["code"] == "out_of_scope" for e in result["errors"]):
+        raise ServiceError(
+            "out_of_scope",
+            "this authority's scope does not allow this certificate (devices would refuse it)",
+            403,
+            [{k: v for k, v in e.items() if k != "row"} for e in result["errors"]],
+        )
     if result["errors"]:
         raise ServiceError(
             "ineligible",

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 __all__ = [
+    "ALL_KINDS",
     "AuditEvent",
     "Authority",
     "CertificateRecord",
@@ -37,14 +38,38 @@ class Conflict(StoreError):
     """A unique record exists already (authority, operator name, idempotency key)."""
 
 
+#: Certificate kinds an authority may issue unless its scope says otherwise.
+ALL_KINDS = ("w", "f")
+
+
 @dataclass(frozen=True)
 class Authority:
-    """An issuing authority: a township or county health office."""
+    """An issuing authority: a township or county health office.
+
+    ``kinds`` and ``regions`` are its scope: the certificate kinds it may issue
+    and the region-code prefixes of the residents it may certify (``None``:
+    its own region, see :func:`issuer.region_prefix`). The trust list carries
+    them to devices, and the API refuses to issue outside them.
+    """
 
     code: str
     name_zh: str
     name_en: str
     created: int
+    kinds: tuple[str, ...] = ALL_KINDS
+    regions: tuple[str, ...] | None = None
+
+    def to_json(self) -> str:
+        """Serialise for storage."""
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Authority:
+        """Load from storage (records written before scopes existed get the defaults)."""
+        data = json.loads(text)
+        data["kinds"] = tuple(data.get("kinds") or ALL_KINDS)
+        data["regions"] = tuple(data["regions"]) if data.get("regions") else None
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,12 @@ class Store(Protocol):
     def add_authority(self, authority: Authority, audit: AuditEvent) -> None: ...
     def get_authority(self, code: str) -> Authority | None: ...
     def list_authorities(self) -> list[Authority]: ...
+    def set_authority_scope(
+        self, code: str, *, kinds: tuple[str, ...], regions: tuple[str, ...] | None, audit: AuditEvent
+    ) -> Authority:
+        """Replace an authority's scope and append the audit entry, atomically; raise :class:`NotFound`."""
+        ...
+
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None: ...
     def operator_by_token_hash(self, token_hash: str) -> Operator | None: ...
     def list_operators(self, authority: str | None) -> list[Operator]: ...

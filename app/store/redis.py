@@ -107,17 +107,34 @@ class RedisStore:
             if pipe.hexists(P + "authorities", authority.code):
                 raise Conflict(f"authority {authority.code} exists already")
             pipe.multi()
-            pipe.hset(P + "authorities", authority.code, json.dumps(asdict(authority), ensure_ascii=False))
+            pipe.hset(P + "authorities", authority.code, authority.to_json())
             log([audit])
 
         self._atomic([P + "authorities"], body)
 
     def get_authority(self, code: str) -> Authority | None:
         raw = self._r.hget(P + "authorities", code)
-        return Authority(**json.loads(raw)) if raw else None
+        return Authority.from_json(raw) if raw else None
 
     def list_authorities(self) -> list[Authority]:
-        return sorted((Authority(**json.loads(v)) for v in self._r.hvals(P + "authorities")), key=lambda a: a.code)
+        return sorted((Authority.from_json(v) for v in self._r.hvals(P + "authorities")), key=lambda a: a.code)
+
+    def set_authority_scope(
+        self, code: str, *, kinds: tuple[str, ...], regions: tuple[str, ...] | None, audit: AuditEvent
+    ) -> Authority:
+        changed: list[Authority] = []
+
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            raw = pipe.hget(P + "authorities", code)
+            if raw is None:
+                raise NotFound(f"no authority {code}")
+            changed[:] = [replace(Authority.from_json(raw), kinds=kinds, regions=regions)]
+            pipe.multi()
+            pipe.hset(P + "authorities", code, changed[0].to_json())
+            log([audit])
+
+        self._atomic([P + "authorities"], body)
+        return changed[0]
 
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None:
         name_key = f"{operator.authority or ''}|{operator.name}"

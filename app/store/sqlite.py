@@ -66,6 +66,10 @@ def _private_files(path: str) -> None:
             pass
 
 
+def _scope_json(authority: Authority) -> str:
+    return json.dumps({"kinds": list(authority.kinds), "regions": list(authority.regions or []) or None})
+
+
 class SqliteStore:
     """All state in one SQLite file. Writes are serialised and run in IMMEDIATE transactions."""
 
@@ -78,6 +82,9 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(authorities)")}
+        if "scope" not in columns:  # stores made before authorities had a scope
+            self._db.execute("ALTER TABLE authorities ADD COLUMN scope TEXT")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -121,19 +128,43 @@ class SqliteStore:
     def add_authority(self, authority: Authority, audit: AuditEvent) -> None:
         try:
             with self._tx() as db:
-                db.execute("INSERT INTO authorities VALUES (?, ?, ?, ?)", tuple(asdict(authority).values()))
+                db.execute(
+                    "INSERT INTO authorities(code, name_zh, name_en, created, scope) VALUES (?, ?, ?, ?, ?)",
+                    (authority.code, authority.name_zh, authority.name_en, authority.created, _scope_json(authority)),
+                )
                 self._append(db, [audit])
         except sqlite3.IntegrityError as e:
             raise Conflict(f"authority {authority.code} exists already") from e
 
+    _AUTH = "SELECT code, name_zh, name_en, created, scope FROM authorities"
+
+    @staticmethod
+    def _authority(row: tuple[Any, ...]) -> Authority:
+        code, name_zh, name_en, created, scope = row
+        return Authority.from_json(
+            json.dumps(
+                {"code": code, "name_zh": name_zh, "name_en": name_en, "created": created, **json.loads(scope or "{}")}
+            )
+        )
+
     def get_authority(self, code: str) -> Authority | None:
-        rows = self._read("SELECT code, name_zh, name_en, created FROM authorities WHERE code = ?", (code,))
-        return Authority(*rows[0]) if rows else None
+        rows = self._read(f"{self._AUTH} WHERE code = ?", (code,))
+        return self._authority(rows[0]) if rows else None
 
     def list_authorities(self) -> list[Authority]:
-        return [
-            Authority(*r) for r in self._read("SELECT code, name_zh, name_en, created FROM authorities ORDER BY code")
-        ]
+        return [self._authority(r) for r in self._read(f"{self._AUTH} ORDER BY code")]
+
+    def set_authority_scope(
+        self, code: str, *, kinds: tuple[str, ...], regions: tuple[str, ...] | None, audit: AuditEvent
+    ) -> Authority:
+        with self._tx() as db:
+            row = db.execute(f"{self._AUTH} WHERE code = ?", (code,)).fetchone()
+            if row is None:
+                raise NotFound(f"no authority {code}")
+            authority = replace(self._authority(row), kinds=kinds, regions=regions)
+            db.execute("UPDATE authorities SET scope = ? WHERE code = ?", (_scope_json(authority), code))
+            self._append(db, [audit])
+        return authority
 
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None:
         try:

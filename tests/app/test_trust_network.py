@@ -280,7 +280,7 @@ def test_verify_api_gives_the_offline_verdict(tmp_path, clock):
 
     from app.main import create_app
 
-    app = create_app(Settings(data_dir=tmp_path / "d"), clock=clock)
+    app = create_app(Settings(data_dir=tmp_path / "d", dev=True), clock=clock)
     with TestClient(app) as client:
         service = app.state.service
         _, token = service.create_operator("510321", "c", "operator", actor="t", now=NOW)
@@ -298,3 +298,55 @@ def test_verify_api_gives_the_offline_verdict(tmp_path, clock):
         assert client.post("/v1/verify", json={"qr": ""}).status_code == 422
         etag = client.get("/v1/bundle").headers["etag"]
         assert client.get("/v1/bundle", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_status_list_sub_is_checked_in_full_against_the_base_url(network):
+    """A status list counts only when its sub is `<base_url>/v1/status/<iss>/<lst>` of the trust list entry."""
+    n = network
+    n.issue("510321", WORKER)
+    assert n.bundle().status_list("510321", 0) is not None
+    # The trust list names another server for Rong County: the lists this server signs
+    # (sub https://hcert.test/v1/status/510321/0, the right tail) no longer count.
+    subs = [export_submission(n.service, p, now=NOW) for p in ("42", "43", "44", "51")]
+    subs[-1]["authorities"][0]["base_url"] = "https://rong.example"
+    n.net.publish_trust_list(sign_trust_list(n.root, subs, n.net.bundle_signers(now=NOW), version=2, now=NOW))
+    with pytest.raises(BundleError) as e:
+        n.bundle()
+    assert "sub 'https://hcert.test/v1/status/510321/0', not 'https://rong.example/" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://hcert.test", "ftp://hcert.test", "https://hcert.test/", "https://a@hcert.test", None]
+)
+def test_base_urls_are_https_or_loopback(network, base_url):
+    from app.service import ServiceError
+    from keys import sign_compact
+
+    sub = export_submission(network.service, "51", now=NOW)
+    sub["authorities"][0]["base_url"] = base_url
+    with pytest.raises(ServiceError) as e:
+        sign_trust_list(network.root, [sub], [], version=1, now=NOW)
+    assert e.value.code == "invalid_submission"
+    # A root-signed trust list carrying such a URL is refused by devices as well.
+    from hcert_verifier import TRUST_LIST_TYP, json_compact
+
+    trust = {
+        "version": 1,
+        "issued_at": 1,
+        "roots": network.roots(),
+        "bundle_signers": network.net.bundle_signers(now=NOW),
+        "rule_signers": {},
+        "authorities": sub["authorities"],
+    }
+    network.net.publish_trust_list(sign_compact(network.root.active(), typ=TRUST_LIST_TYP, payload=json_compact(trust)))
+    with pytest.raises(BundleError, match="base_url"):
+        network.bundle()
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8123", "http://localhost:9", "http://[::1]:8000"])
+def test_loopback_base_urls_are_allowed_for_tests_and_development(network, base_url):
+    subs = [export_submission(network.service, p, now=NOW) for p in ("42", "43", "44", "51")]
+    subs[-1]["authorities"][0]["base_url"] = base_url
+    token = sign_trust_list(network.root, subs, network.net.bundle_signers(now=NOW), version=1, now=NOW)
+    network.net.publish_trust_list(token)
+    assert network.bundle().authorities["510321"].base_url == base_url

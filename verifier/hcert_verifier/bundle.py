@@ -9,7 +9,9 @@ Chain of trust, checked on load:
    without taking the root out of its safe);
 3. each province's **rules** are signed by a rule key the trust list names for
    that province;
-4. each **status list** is signed by a key of its own authority.
+4. each **status list** is signed by a key of its own authority, and its
+   ``sub`` is exactly ``<base_url>/v1/status/<iss>/<lst>`` with the base URL
+   the trust list gives that authority (no other server can stand in for it).
 
 Anything that fails refuses the whole bundle, so a device keeps its last good one.
 """
@@ -29,7 +31,7 @@ from ._errors import BundleError, HcertError, TrustError
 from ._jwk import KID_LENGTH, kid_for, public_key_from_jwk
 from ._jws import check_header, split_token, verify_es256
 from .rules import RuleSet
-from .status import StatusList
+from .status import StatusList, status_list_uri
 from .trust import TrustedKey, index_keys
 
 __all__ = [
@@ -104,6 +106,8 @@ class Authority:
     name_en: str
     regions: tuple[str, ...]
     kinds: frozenset[str]
+    #: Where the authority's server publishes its status lists (https, or http to a loopback host).
+    base_url: str = ""
 
 
 @dataclass
@@ -186,6 +190,10 @@ class Bundle:
                 lst = StatusList.from_token(item, _UsableKeys(bundle))
             except TrustError as e:
                 raise BundleError(f"a status list in the bundle does not verify: {e.reason}") from e
+            owner = bundle.authorities.get(lst.iss)
+            expected = status_list_uri(owner.base_url, lst.iss, lst.lst) if owner else ""
+            if not owner or lst.uri != expected:
+                raise BundleError(f"a status list in the bundle has sub {lst.uri!r}, not {expected!r}")
             bundle._status[(lst.iss, lst.lst)] = lst
         return bundle
 
@@ -205,6 +213,7 @@ class Bundle:
                     name_en=str(entry["name_en"]),
                     regions=tuple(str(r) for r in scope["regions"]),
                     kinds=frozenset(str(k) for k in scope["kinds"]),
+                    base_url=_base_url(entry["base_url"]),
                 )
                 for k in entry["keys"]:
                     public_key = public_key_from_jwk(k)
@@ -279,6 +288,24 @@ class _UsableKeys:
 
     def keys(self) -> Iterable[TrustedKey]:
         return [k for k in self._bundle.keys() if k.state != "withdrawn"]
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _base_url(value: Any) -> str:
+    # https, or http to this machine (tests, development): a base URL names the
+    # server whose status lists devices accept for that authority.
+    if not isinstance(value, str) or len(value) > 200 or value != value.strip() or value.endswith("/"):
+        raise BundleError(f"authority base_url {value!r:.60} is not a URL without a trailing slash")
+    scheme, sep, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if not sep or not host or any(c in value for c in "?#@ \\") or scheme not in ("https", "http"):
+        raise BundleError(f"authority base_url {value!r:.60} is not an https URL")
+    if scheme == "http" and hostname not in _LOOPBACK:
+        raise BundleError(f"authority base_url {value!r:.60} is plain http to a host other than this machine")
+    return value
 
 
 def _unverified_province(token: Any) -> str:

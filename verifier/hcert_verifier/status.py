@@ -54,6 +54,8 @@ class StatusList:
     data: bytes
     issued_at: int
     expires: int | None
+    #: The list's ``sub``: where its authority publishes it (``<base URL>/v1/status/<iss>/<lst>``).
+    uri: str = ""
 
     def status(self, idx: int) -> int:
         """Return the status value of entry ``idx``; an index past the end is an error."""
@@ -114,7 +116,7 @@ class StatusList:
         except (zlib.error, HcertError) as e:
             raise TrustError("status list lst is not base64url zlib data") from e
         exp = claims.get("exp")
-        return cls(iss, lst, body["bits"], data, int(claims["iat"]), int(exp) if exp is not None else None)
+        return cls(iss, lst, body["bits"], data, int(claims["iat"]), int(exp) if exp is not None else None, str(sub))
 
 
 class StatusSource(Protocol):
