@@ -46,7 +46,7 @@ def test_api_with_a_wrong_passphrase_answers_503_with_its_code(tmp_path):
     from app.settings import Settings
 
     data = tmp_path / "data"
-    good = Settings(data_dir=data, base_url="https://hcert.test", key_passphrase="right")
+    good = Settings(data_dir=data, base_url="https://hcert.test", key_passphrase="right", dev=True)
     with TestClient(create_app(good, clock=lambda: NOW)) as client:
         _, token = client.app.state.service.create_operator("510321", "admin", "authority_admin", actor="t", now=NOW)
     bad = Settings(data_dir=data, base_url="https://hcert.test", key_passphrase="wrong")

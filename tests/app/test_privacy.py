@@ -89,7 +89,7 @@ def test_no_id_number_or_birth_date_at_rest_in_logs_or_responses(request, tmp_pa
 
     caplog.set_level(logging.DEBUG)
     data = tmp_path / "data"
-    settings = Settings(data_dir=data, base_url="https://hcert.test", store=backend)
+    settings = Settings(data_dir=data, base_url="https://hcert.test", store=backend, dev=True)
     store = None
     if backend == "redis":
         import redis
@@ -168,7 +168,9 @@ def test_data_directory_is_0700_and_its_private_files_0600(tmp_path):
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     os.chmod(data, 0o755)
-    app = create_app(Settings(data_dir=data, base_url="https://hcert.test", store="sqlite"), clock=lambda: NOW)
+    app = create_app(
+        Settings(data_dir=data, base_url="https://hcert.test", store="sqlite", dev=True), clock=lambda: NOW
+    )
     with TestClient(app) as client:
         _, token = app.state.service.create_operator("510321", "clerk", "operator", actor="t", now=NOW)
         r = client.post("/v1/certificates", json=WORKER, headers={"Authorization": f"Bearer {token}"})
