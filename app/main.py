@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
-from .routes import admin, certificates, ops, status, trust
+from .routes import admin, certificates, ops, scan, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
 from .store import Store, open_store
@@ -128,6 +128,7 @@ def create_app(
     install_handlers(app)
     for module in (certificates, status, trust, admin, ops):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    app.include_router(scan.router)
 
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # Status lists are JWTs whose payload base64-encodes an already base64 list:

@@ -1,0 +1,91 @@
+"""One truth for two verifiers: every conformance vector gives the same verdict in Python and in the browser.
+
+The browser side is the scanner's own TypeScript verifier (``web/scanner/src/verifier``),
+as built into ``app/static/scan`` and served at ``/scan/``, running in headless Chromium
+with WebCrypto and DecompressionStream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from hcert_verifier import JwksTrust, StatusList, StatusLists, Verifier
+from tests.conftest import VECTORS
+
+pytestmark = pytest.mark.browser
+
+FILES = sorted(VECTORS.glob("*/*.json"))
+
+# Runs every vector through the page's verifier; returns {name: [valid, code, reason]}.
+BROWSER_RUN = """
+async (cases) => {
+  const h = window.hcert;
+  const out = {};
+  const trusts = {};
+  for (const c of cases) {
+    try {
+      trusts[c.jwks] ??= await h.JwksTrust.fromJwks(c.jwks_body);
+      const trust = trusts[c.jwks];
+      const lists = [];
+      for (const token of c.status_lists) lists.push(await h.StatusList.fromToken(token, trust, c.at));
+      const verifier = new h.Verifier(trust, { status: new h.StatusLists(lists) });
+      const r = await verifier.verify(c.qr_text, { at: c.at });
+      out[c.name] = [r.valid, r.code, r.reason, r.certificate ? JSON.stringify(r.certificate.claims) : null];
+    } catch (e) {
+      out[c.name] = [null, "threw", String(e && e.stack || e), null];
+    }
+  }
+  return out;
+}
+"""
+
+
+def python_verdict(case):
+    trust = JwksTrust.from_file(VECTORS / case["jwks"])
+    at = int(dt.datetime.fromisoformat(case["at"]).timestamp())
+    lists = StatusLists(StatusList.from_token(t, trust, at=at) for t in case.get("status_lists", []))
+    return Verifier(trust, status=lists).verify(case["qr_text"], at=at)
+
+
+@pytest.fixture(scope="module")
+def browser_verdicts(scan_server, chromium):
+    url, _ = scan_server
+    cases = []
+    for path in FILES:
+        case = json.loads(path.read_text("utf-8"))
+        cases.append(
+            {
+                "name": f"{path.parent.name}/{path.stem}",
+                "qr_text": case["qr_text"],
+                "at": int(dt.datetime.fromisoformat(case["at"]).timestamp()),
+                "jwks": case["jwks"],
+                "jwks_body": json.loads((VECTORS / case["jwks"]).read_text("utf-8")),
+                "status_lists": case.get("status_lists", []),
+            }
+        )
+    page = chromium.new_page()
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-ready='1']")
+    verdicts = page.evaluate(BROWSER_RUN, cases)
+    page.close()
+    return verdicts
+
+
+def test_every_vector_reaches_the_browser(browser_verdicts):
+    assert len(browser_verdicts) == len(FILES) >= 40
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_same_verdict_in_python_and_in_the_browser(path, browser_verdicts):
+    case = json.loads(path.read_text("utf-8"))
+    expected = (case["expected"]["valid"], case["expected"]["code"])
+    python = python_verdict(case)
+    valid, code, reason, claims = browser_verdicts[f"{path.parent.name}/{path.stem}"]
+    assert (python.valid, python.code) == expected, python.reason
+    assert (valid, code) == expected, reason
+    if valid:
+        # The same claims come out, not only the same verdict.
+        assert json.loads(claims) == case["claims"]

@@ -1,0 +1,85 @@
+/**
+ * The device's storage (IndexedDB): the last good bundle, the highest accepted
+ * versions, the pinned roots, the settings and the local scan log.
+ */
+
+const DB_NAME = "hcert-scanner";
+const DB_VERSION = 1;
+
+export interface LogEntry {
+  /** Unix milliseconds. */
+  readonly t: number;
+  readonly verdict: "ACCEPT" | "REJECT";
+  readonly code: string;
+  /** Certificate id (jti), never the name. */
+  readonly jti: string | null;
+}
+
+function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+let opened: Promise<IDBDatabase> | null = null;
+
+function db(): Promise<IDBDatabase> {
+  if (opened === null) {
+    opened = new Promise((resolve, reject) => {
+      const req = indexedDB.open(DB_NAME, DB_VERSION);
+      req.onupgradeneeded = () => {
+        const d = req.result;
+        if (!d.objectStoreNames.contains("kv")) d.createObjectStore("kv");
+        if (!d.objectStoreNames.contains("log")) d.createObjectStore("log", { autoIncrement: true });
+      };
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  }
+  return opened;
+}
+
+/** Read one value of the key-value store. */
+export async function getValue<T>(key: string): Promise<T | undefined> {
+  const tx = (await db()).transaction("kv", "readonly");
+  return (await request(tx.objectStore("kv").get(key))) as T | undefined;
+}
+
+/** Write several values in one transaction (all or none). */
+export async function putValues(values: Record<string, unknown>): Promise<void> {
+  const tx = (await db()).transaction("kv", "readwrite");
+  const store = tx.objectStore("kv");
+  for (const [key, value] of Object.entries(values)) store.put(value, key);
+  await new Promise<void>((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+/** Append a scan to the log. */
+export async function addLog(entry: LogEntry): Promise<void> {
+  const tx = (await db()).transaction("log", "readwrite");
+  await request(tx.objectStore("log").add(entry));
+}
+
+/** The newest `limit` log entries, newest first. */
+export async function readLog(limit = 50): Promise<LogEntry[]> {
+  const tx = (await db()).transaction("log", "readonly");
+  const all = (await request(tx.objectStore("log").getAll())) as LogEntry[];
+  return all.slice(-limit).reverse();
+}
+
+/** Count scans since `since` (Unix milliseconds). */
+export async function countSince(since: number): Promise<number> {
+  const tx = (await db()).transaction("log", "readonly");
+  const all = (await request(tx.objectStore("log").getAll())) as LogEntry[];
+  return all.filter((e) => e.t >= since).length;
+}
+
+/** Delete the whole log. */
+export async function clearLog(): Promise<void> {
+  const tx = (await db()).transaction("log", "readwrite");
+  await request(tx.objectStore("log").clear());
+}

@@ -1,0 +1,269 @@
+/**
+ * The offline trust bundle (hcert_verifier.bundle, FORMAT.md section 7):
+ * trust list by a pinned root, bundle by a bundle signer the trust list names,
+ * rules by each province's rule key, status lists by their authority's keys.
+ * Anything that fails refuses the whole bundle.
+ */
+
+import { b64urlDecode, inflate, isInt, isObject, jsonObject, type Json, type JsonObject } from "./codec";
+import { BundleError, TrustError, VerificationError } from "./errors";
+import { KID_LENGTH, kidFor, publicKeyFromJwk, type PublicKey } from "./jwk";
+import { checkHeader, splitToken, verifyEs256 } from "./jws";
+import { RuleSet } from "./rules";
+import { StatusList, type StatusSource } from "./status";
+import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
+import type { BundleView } from "./verify";
+
+export const BUNDLE_TYP = "hcert-bundle";
+export const TRUST_LIST_TYP = "hcert-trustlist";
+export const RULES_TYP = "hcert-rules";
+export const MAX_BUNDLE = 64 * 1024 * 1024;
+const HEADER = ["alg", "kid", "typ", "zip"];
+
+async function keysByKid(jwks: Json | undefined, what: string): Promise<Map<string, PublicKey>> {
+  const out = new Map<string, PublicKey>();
+  for (const jwk of Array.isArray(jwks) ? jwks : []) {
+    const key = await publicKeyFromJwk(jwk);
+    const kid = await kidFor(key);
+    const named = (jwk as JsonObject)["kid"];
+    if (named !== undefined && named !== kid) throw new BundleError(`${what}: kid ${String(named)} is not its key's`);
+    out.set(kid, key);
+  }
+  return out;
+}
+
+/** Verify an hcert signed object (ES256, zip DEF, this typ) with one of `keys`; return its payload. */
+export async function openSigned(
+  token: unknown,
+  keys: Map<string, PublicKey>,
+  typ: string,
+  what: string,
+): Promise<JsonObject> {
+  try {
+    if (typeof token !== "string") throw new BundleError(`${what} is not a compact JWS`);
+    const jws = splitToken(token, MAX_BUNDLE);
+    const header = checkHeader(jws.headerSegment, { typ, allowed: HEADER, kidLength: KID_LENGTH });
+    const key = keys.get(header.kid);
+    if (key === undefined) throw new BundleError(`${what} is signed by key ${header.kid}, which is not trusted for it`);
+    await verifyEs256(key.key, jws.signingInput, jws.signature, false);
+    return jsonObject(await inflate(b64urlDecode(jws.payloadSegment, what), MAX_BUNDLE), what);
+  } catch (e) {
+    if (e instanceof VerificationError) throw new BundleError(`${what}: ${e.code}: ${e.reason}`);
+    if (e instanceof BundleError) throw e;
+    if (e instanceof TrustError) throw new BundleError(`${what}: ${e.reason}`);
+    throw e;
+  }
+}
+
+/** An issuing authority as the trust list describes it. */
+export interface Authority {
+  readonly id: string;
+  readonly nameZh: string;
+  readonly nameEn: string;
+  readonly regions: readonly string[];
+  readonly kinds: readonly string[];
+}
+
+/** A verified bundle: trust source, status source and rule book of the device. */
+export class Bundle implements TrustSource, StatusSource, BundleView {
+  private constructor(
+    readonly version: number,
+    readonly issuedAt: number,
+    readonly expires: number,
+    readonly trustListVersion: number,
+    readonly roots: JsonObject[],
+    readonly authorities: Map<string, Authority>,
+    private readonly byKid: Map<string, TrustedKey>,
+    private readonly rules: Map<string, RuleSet>,
+    private readonly lists: Map<string, StatusList>,
+    readonly raw: string,
+  ) {}
+
+  /** Verify a bundle against pinned roots; raise BundleError. */
+  static async load(token: string, roots: readonly JsonObject[]): Promise<Bundle> {
+    if (typeof token !== "string" || token.length > MAX_BUNDLE) {
+      throw new BundleError("a bundle is a compact JWS of at most 64 MB");
+    }
+    token = token.trim();
+    let unverified: JsonObject;
+    try {
+      const jws = splitToken(token, MAX_BUNDLE);
+      unverified = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "bundle"), MAX_BUNDLE), "bundle");
+    } catch (e) {
+      if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
+      throw e;
+    }
+    if (unverified["format"] !== "hcert-bundle/1" || typeof unverified["trust_list"] !== "string") {
+      throw new BundleError("not an hcert-bundle/1");
+    }
+    // 1. The trust list, by a pinned root.
+    const trust = await openSigned(
+      unverified["trust_list"],
+      await keysByKid(roots as Json, "pinned roots"),
+      TRUST_LIST_TYP,
+      "trust list",
+    );
+    // 2. The bundle itself, by a bundle signer the trust list names.
+    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    for (const name of ["version", "issued_at", "expires"]) {
+      if (typeof payload[name] !== "number") throw new BundleError(`bundle ${name} must be an integer`);
+    }
+    const issuedAt = payload["issued_at"] as number;
+    const expires = payload["expires"] as number;
+    if (expires <= issuedAt) throw new BundleError("bundle expires before it is issued");
+    const [authorities, keyList] = await Bundle.authoritiesOf(trust);
+    // The bundle signer may withdraw keys between two trust lists (never add any).
+    const withdrawn = new Set(
+      (Array.isArray(payload["withdrawn"]) ? payload["withdrawn"] : []).map((w) => (isObject(w) ? w["kid"] : null)),
+    );
+    let byKid: Map<string, TrustedKey>;
+    try {
+      byKid = await indexKeys(keyList.map((k) => (withdrawn.has(k.kid) ? { ...k, state: "withdrawn" } : k)));
+    } catch (e) {
+      if (e instanceof TrustError) throw new BundleError(e.reason);
+      throw e;
+    }
+    const trustRoots = Array.isArray(trust["roots"]) ? (trust["roots"] as JsonObject[]) : [...roots];
+    const rules = new Map<string, RuleSet>();
+    const lists = new Map<string, StatusList>();
+    const bundle = new Bundle(
+      payload["version"] as number,
+      issuedAt,
+      expires,
+      isInt(trust["version"]) ? Number(trust["version"]) : 0,
+      trustRoots,
+      authorities,
+      byKid,
+      rules,
+      lists,
+      token,
+    );
+    // 3. Rules, each by its province's rule key.
+    const ruleSigners = isObject(trust["rule_signers"]) ? trust["rule_signers"] : ({} as JsonObject);
+    for (const item of Array.isArray(payload["rules"]) ? payload["rules"] : []) {
+      const province = await unverifiedProvince(item);
+      const signed = await openSigned(
+        item,
+        await keysByKid(ruleSigners[province], `rule signers of ${province}`),
+        RULES_TYP,
+        `rules of province ${province}`,
+      );
+      try {
+        rules.set(province, RuleSet.fromPayload(signed));
+      } catch (e) {
+        if (e instanceof TrustError) throw new BundleError(e.reason);
+        throw e;
+      }
+    }
+    // 4. Status lists, each by a key of its own authority (never a withdrawn one).
+    const usable: TrustSource = {
+      key: (kid) => {
+        const k = byKid.get(kid);
+        return k !== undefined && k.state !== "withdrawn" ? k : undefined;
+      },
+      keys: () => [...byKid.values()].filter((k) => k.state !== "withdrawn"),
+    };
+    for (const item of Array.isArray(payload["status_lists"]) ? payload["status_lists"] : []) {
+      let lst: StatusList;
+      try {
+        lst = await StatusList.fromToken(item as string, usable);
+      } catch (e) {
+        if (e instanceof TrustError) throw new BundleError(`a status list in the bundle does not verify: ${e.reason}`);
+        throw e;
+      }
+      lists.set(`${lst.iss}/${lst.lst}`, lst);
+    }
+    return bundle;
+  }
+
+  private static async authoritiesOf(trust: JsonObject): Promise<[Map<string, Authority>, TrustedKey[]]> {
+    const authorities = new Map<string, Authority>();
+    const keys: TrustedKey[] = [];
+    const entries = trust["authorities"];
+    if (!Array.isArray(entries)) throw new BundleError("trust list authorities must be a list");
+    for (const entry of entries) {
+      if (!isObject(entry) || !isObject(entry["scope"]) || !Array.isArray(entry["keys"])) {
+        throw new BundleError("a trust list entry is malformed");
+      }
+      const scope = entry["scope"];
+      const regions = scope["regions"];
+      const kinds = scope["kinds"];
+      if (!Array.isArray(regions) || !Array.isArray(kinds) || entry["id"] === undefined) {
+        throw new BundleError("a trust list entry is malformed");
+      }
+      const authority: Authority = {
+        id: String(entry["id"]),
+        nameZh: String(entry["name_zh"]),
+        nameEn: String(entry["name_en"]),
+        regions: regions.map(String),
+        kinds: kinds.map(String),
+      };
+      for (const k of entry["keys"]) {
+        let publicKey: PublicKey;
+        try {
+          publicKey = await publicKeyFromJwk(k);
+        } catch (e) {
+          if (e instanceof TrustError) throw new BundleError(`trust list authority ${authority.id}: ${e.reason}`);
+          throw e;
+        }
+        const jwk = k as JsonObject;
+        if (jwk["kid"] === undefined || jwk["state"] === undefined) throw new BundleError("a trust list key is malformed");
+        const nb = jwk["not_before"];
+        const na = jwk["not_after"];
+        keys.push({
+          kid: String(jwk["kid"]),
+          publicKey,
+          issuer: authority.id,
+          kinds: authority.kinds,
+          regions: authority.regions,
+          state: String(jwk["state"]),
+          notBefore: typeof nb === "number" ? nb : null,
+          notAfter: typeof na === "number" ? na : null,
+        });
+      }
+      if (authorities.has(authority.id)) throw new BundleError(`authority ${authority.id} is listed twice`);
+      authorities.set(authority.id, authority);
+    }
+    return [authorities, keys];
+  }
+
+  key(kid: string): TrustedKey | undefined {
+    return this.byKid.get(kid);
+  }
+
+  keys(): Iterable<TrustedKey> {
+    return this.byKid.values();
+  }
+
+  statusList(iss: string, lst: number): StatusList | undefined {
+    return this.lists.get(`${iss}/${lst}`);
+  }
+
+  rulesFor(province: string): RuleSet | undefined {
+    return this.rules.get(province);
+  }
+
+  /** The provinces that publish rules in this bundle. */
+  get provinces(): string[] {
+    return [...this.rules.keys()].sort();
+  }
+
+  get statusListCount(): number {
+    return this.lists.size;
+  }
+}
+
+async function unverifiedProvince(token: Json): Promise<string> {
+  // Only to pick the rule keys to try; the signature check that follows is what counts.
+  let payload: JsonObject;
+  try {
+    if (typeof token !== "string") throw new BundleError("a rules object is malformed");
+    payload = jsonObject(await inflate(b64urlDecode(token.split(".")[1] ?? "", "rules"), MAX_BUNDLE), "rules");
+  } catch (e) {
+    if (e instanceof VerificationError) throw new BundleError("a rules object is malformed");
+    throw e;
+  }
+  const province = payload["province"];
+  if (typeof province !== "string") throw new BundleError("rules name no province");
+  return province;
+}

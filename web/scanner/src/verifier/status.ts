@@ -1,0 +1,121 @@
+/** IETF Token Status Lists on the device (hcert_verifier.status, FORMAT.md section 4). */
+
+import { b64urlDecode, inflate, isObject, jsonObject } from "./codec";
+import { TrustError, VerificationError } from "./errors";
+import { checkHeader, splitToken, verifyEs256 } from "./jws";
+import type { TrustSource } from "./trust";
+
+export const STATUS_VALID = 0;
+export const STATUS_REVOKED = 1;
+export const STATUS_SUSPENDED = 2;
+export const STATUS_LIST_TYP = "statuslist+jwt";
+/** Largest inflated list accepted: 2**24 entries of 2 bits. */
+export const MAX_LIST_BYTES = 2 ** 24 / 4;
+export const MAX_LIST_TOKEN = 4 * 1024 * 1024;
+const HEADER = ["alg", "kid", "typ"];
+
+/** One verified status list. */
+export class StatusList {
+  constructor(
+    readonly iss: string,
+    readonly lst: number,
+    readonly bits: number,
+    readonly data: Uint8Array,
+    readonly issuedAt: number,
+    readonly expires: number | null,
+  ) {}
+
+  /** Return the status value of entry `idx`; an index past the end throws RangeError. */
+  status(idx: number): number {
+    const bit = idx * this.bits;
+    const byte = Math.floor(bit / 8);
+    if (byte >= this.data.length) throw new RangeError(String(idx));
+    return (this.data[byte]! >> (bit % 8)) & ((1 << this.bits) - 1);
+  }
+
+  /**
+   * Verify a status list token against the trust source and decode it.
+   * The key is looked up by kid in `trust`; ES256 pinned; `sub` ends in
+   * /<iss>/<lst>; a key bound to an authority signs only its lists.
+   */
+  static async fromToken(token: string, trust: TrustSource, at: number | null = null): Promise<StatusList> {
+    if (typeof token !== "string" || token.length > MAX_LIST_TOKEN) {
+      throw new TrustError("status list token is not a string of acceptable size");
+    }
+    let claims;
+    let keyIssuer: string | null;
+    try {
+      const jws = splitToken(token, MAX_LIST_TOKEN);
+      const header = checkHeader(jws.headerSegment, {
+        typ: STATUS_LIST_TYP,
+        allowed: HEADER,
+        kidLength: null,
+        deflated: false,
+      });
+      const key = trust.key(header.kid);
+      if (key === undefined) throw new TrustError("status list token is signed by an unknown key");
+      keyIssuer = key.issuer;
+      // High s is accepted: other Token Status List issuers need not normalise s.
+      await verifyEs256(key.publicKey.key, jws.signingInput, jws.signature, true);
+      claims = jsonObject(b64urlDecode(jws.payloadSegment, "status list"), "status list");
+    } catch (e) {
+      if (e instanceof VerificationError) throw new TrustError(`status list token does not verify: ${e.code}: ${e.reason}`);
+      throw e;
+    }
+    const iat = claims["iat"];
+    const exp = claims["exp"] ?? null;
+    if (typeof iat !== "number" || (exp !== null && typeof exp !== "number")) {
+      throw new TrustError("status list iat and exp must be integers");
+    }
+    if (exp !== null && at !== null && exp + 300 < at) throw new TrustError("status list has expired");
+    const sub = claims["sub"];
+    const parts = typeof sub === "string" ? sub.split("/") : [];
+    const lstText = parts[parts.length - 1] ?? "";
+    if (parts.length < 3 || !/^[0-9]+$/.test(lstText)) {
+      throw new TrustError("status list sub must end in /<authority>/<list number>");
+    }
+    const iss = parts[parts.length - 2]!;
+    const lst = Number(lstText);
+    if (keyIssuer !== null && keyIssuer !== iss) throw new TrustError("status list is signed by another authority's key");
+    const body = claims["status_list"];
+    if (!isObject(body) || (body["bits"] !== 1 && body["bits"] !== 2) || typeof body["lst"] !== "string") {
+      throw new TrustError("status_list must hold bits (1 or 2) and lst");
+    }
+    let data: Uint8Array;
+    try {
+      data = await inflate(b64urlDecode(body["lst"], "status list"), MAX_LIST_BYTES, "deflate");
+    } catch (e) {
+      if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
+      throw e;
+    }
+    return new StatusList(iss, lst, body["bits"], data, iat, exp);
+  }
+}
+
+/** Anything that holds verified status lists by authority and list number. */
+export interface StatusSource {
+  statusList(iss: string, lst: number): StatusList | undefined;
+}
+
+/** An in-memory set of verified status lists; a newer list replaces an older one. */
+export class StatusLists implements StatusSource {
+  private readonly lists = new Map<string, StatusList>();
+
+  constructor(lists: Iterable<StatusList> = []) {
+    for (const item of lists) this.add(item);
+  }
+
+  add(item: StatusList): void {
+    const k = `${item.iss}/${item.lst}`;
+    const current = this.lists.get(k);
+    if (current === undefined || current.issuedAt <= item.issuedAt) this.lists.set(k, item);
+  }
+
+  statusList(iss: string, lst: number): StatusList | undefined {
+    return this.lists.get(`${iss}/${lst}`);
+  }
+
+  get size(): number {
+    return this.lists.size;
+  }
+}
