@@ -2,8 +2,8 @@
 // and the pinned roots in a cache, so the page opens and verifies offline.
 // Generated at build time from src/sw.template.js (the list of built files).
 /* eslint-disable */
-const CACHE = "hcert-scan-432cbdb5abcfaa6f";
-const FILES = ["./","assets/index-C0a1jb3l.js","assets/index-SVyrLMw7.css","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
+const CACHE = "hcert-scan-68948267471fb51f";
+const FILES = ["./","assets/index-CyOg2Sua.js","assets/index-SVyrLMw7.css","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

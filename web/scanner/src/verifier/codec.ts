@@ -72,8 +72,17 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64_INDEX[B64URL.charCodeAt(i)] = i;
 
+/**
+ * Check that `segment` is canonical unpadded base64url (alphabet, length, no
+ * stray bits in the last character) without decoding it; raise `bad_base64`.
+ */
+export function b64urlCheck(segment: string, what: string): void {
+  b64urlDecode(segment, what);
+}
+
 /** Decode canonical unpadded base64url, or raise `bad_base64` naming `what`. */
 export function b64urlDecode(segment: string, what: string): Uint8Array {
+  if (typeof segment !== "string") throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
   const n = segment.length;
   if (n % 4 === 1) throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
   const values = new Uint8Array(n);
@@ -154,14 +163,6 @@ export function isObject(value: unknown): value is JsonObject {
 
 /** Python's str.strip() whitespace (str.isspace), not JavaScript's \s. */
 const PY_SPACE = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
-const PY_SPACE_EDGE_START = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
-const PY_SPACE_EDGE_END = /[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/;
-
-/** Python's str.strip(). */
-export function pyStrip(text: string): string {
-  return text.replace(PY_SPACE_EDGE_START, "").replace(PY_SPACE_EDGE_END, "");
-}
-
 // Python's recursion limit stops deeper nesting with RecursionError (bad_json).
 const MAX_DEPTH = 900;
 // Python refuses integer literals of more than 4,300 digits (int_max_str_digits).

@@ -3,7 +3,7 @@
  * (hcert_verifier._jws). The algorithm is pinned; keys come only from the trust source.
  */
 
-import { b64urlDecode, codePoints, isObject, jsonObject, MAX_TOKEN, type JsonObject } from "./codec";
+import { b64urlCheck, b64urlDecode, codePoints, isObject, jsonObject, MAX_TOKEN, type JsonObject } from "./codec";
 import { VerificationError } from "./errors";
 
 export const ALGORITHM = "ES256";
@@ -32,12 +32,14 @@ export function splitToken(token: string, limit: number = MAX_TOKEN): Unverified
     throw new VerificationError("malformed_token", "a compact JWS has exactly three non-empty dot-separated segments");
   }
   const [headerSegment, payloadSegment, signatureSegment] = parts as [string, string, string];
+  // Every segment is canonical base64url before any is used (FORMAT.md step 2.2),
+  // so the signing input is ASCII.
+  b64urlCheck(headerSegment, "header");
+  b64urlCheck(payloadSegment, "payload");
   const signature = b64urlDecode(signatureSegment, "signature");
-  // The header and payload segments are base64url (checked later) or the
-  // signature cannot verify; as bytes they are what the signature covers.
   const input = `${headerSegment}.${payloadSegment}`;
   const signingInput = new Uint8Array(input.length);
-  for (let i = 0; i < input.length; i++) signingInput[i] = input.charCodeAt(i) & 0xff;
+  for (let i = 0; i < input.length; i++) signingInput[i] = input.charCodeAt(i);
   return { headerSegment, payloadSegment, signature, signingInput };
 }
 

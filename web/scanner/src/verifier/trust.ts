@@ -55,6 +55,11 @@ export class JwksTrust implements TrustSource {
       if (typeof kid !== "string" || kid.length !== KID_LENGTH) throw new TrustError(`JWK kid is not an hcert key id`);
       const issuer = o["iss"] ?? null;
       if (issuer !== null && typeof issuer !== "string") throw new TrustError("JWK iss must be a string");
+      // hcert_retired: a certificate issued after the key's retirement was not signed in service.
+      const retired = o["hcert_retired"] ?? null;
+      if (retired !== null && (typeof retired !== "number" || retired < 0)) {
+        throw new TrustError(`JWK ${kid} hcert_retired must be Unix seconds`);
+      }
       keys.push({
         kid,
         publicKey,
@@ -63,7 +68,7 @@ export class JwksTrust implements TrustSource {
         regions: null,
         state: String(o["hcert_state"] ?? "active"),
         notBefore: null,
-        notAfter: null,
+        notAfter: retired,
       });
     }
     return new JwksTrust(await indexKeys(keys));

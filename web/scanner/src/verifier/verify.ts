@@ -4,7 +4,7 @@
  */
 
 import { type Certificate, parseClaims } from "./claims";
-import { b64urlDecode, inflate, jsonObject, pyStrip, QR_PREFIX, qrDecode } from "./codec";
+import { b64urlDecode, inflate, jsonObject, QR_PREFIX, qrDecode } from "./codec";
 import { type FailureCode, VerificationError } from "./errors";
 import { KID_LENGTH } from "./jwk";
 import { checkHeader, splitToken, verifyEs256 } from "./jws";
@@ -57,7 +57,8 @@ function result(valid: boolean, code: "ok" | FailureCode, reason: string, more: 
 }
 
 function toToken(text: string): string {
-  text = pyStrip(text);
+  // The text is taken exactly as scanned: nothing is trimmed, so a certificate
+  // has exactly one QR text and one token that verify.
   if (text.startsWith(QR_PREFIX)) return qrDecode(text);
   if (text.split(".").length === 3) return text;
   throw new VerificationError(
