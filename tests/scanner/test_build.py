@@ -60,8 +60,17 @@ def test_the_built_page_loads_nothing_from_another_origin():
 
 
 def test_the_wheel_ships_the_scanner(tmp_path):
+    # Build from a clean copy: an in-tree build/ folder could hold files of an older build.
+    src = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "node_modules", "build", "dist", "data", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
         capture_output=True,
         text=True,
         timeout=600,
