@@ -62,6 +62,30 @@ export interface Authority {
   readonly nameEn: string;
   readonly regions: readonly string[];
   readonly kinds: readonly string[];
+  /** Where the authority's server publishes its status lists (https, or http to a loopback host). */
+  readonly baseUrl: string;
+}
+
+const LOOPBACK = ["127.0.0.1", "localhost", "[::1]"];
+
+function baseUrl(value: Json | undefined): string {
+  // https, or http to this machine (tests, development): a base URL names the
+  // server whose status lists devices accept for that authority.
+  if (typeof value !== "string" || value.length > 200 || value !== value.trim() || value.endsWith("/")) {
+    throw new BundleError("authority base_url is not a URL without a trailing slash");
+  }
+  const sep = value.indexOf("://");
+  const scheme = sep >= 0 ? value.slice(0, sep) : value;
+  const rest = sep >= 0 ? value.slice(sep + 3) : "";
+  const host = rest.split("/", 1)[0] ?? "";
+  const hostname = host.endsWith("]") ? host : host.includes(":") ? host.slice(0, host.lastIndexOf(":")) : host;
+  if (sep < 0 || !host || /[?#@ \\]/.test(value) || (scheme !== "https" && scheme !== "http")) {
+    throw new BundleError("authority base_url is not an https URL");
+  }
+  if (scheme === "http" && !LOOPBACK.includes(hostname)) {
+    throw new BundleError("authority base_url is plain http to a host other than this machine");
+  }
+  return value;
 }
 
 /** A verified bundle: trust source, status source and rule book of the device. */
@@ -171,6 +195,11 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
         if (e instanceof TrustError) throw new BundleError(`a status list in the bundle does not verify: ${e.reason}`);
         throw e;
       }
+      const owner = authorities.get(lst.iss);
+      const expected = owner ? `${owner.baseUrl}/v1/status/${lst.iss}/${lst.lst}` : "";
+      if (!owner || lst.uri !== expected) {
+        throw new BundleError(`a status list in the bundle has sub ${lst.uri}, not ${expected}`);
+      }
       lists.set(`${lst.iss}/${lst.lst}`, lst);
     }
     return bundle;
@@ -197,6 +226,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
         nameEn: String(entry["name_en"]),
         regions: regions.map(String),
         kinds: kinds.map(String),
+        baseUrl: baseUrl(entry["base_url"]),
       };
       for (const k of entry["keys"]) {
         let publicKey: PublicKey;

@@ -48,18 +48,22 @@ function strings(value: Json | undefined): string[] {
 }
 
 function compile(rule: JsonObject): CompiledRule {
+  // Only the members of the rule's own type are read: a rule of a type this
+  // verifier does not know may carry anything else (it evaluates OPEN).
+  const kind = rule["type"] as string;
   const when = isObject(rule["when"]) ? rule["when"] : ({} as JsonObject);
   const desc = rule["description"];
-  const kinds = strings(rule["kinds"]);
   return {
     id: rule["id"] as string,
-    type: rule["type"] as string,
-    hours: typeof rule["hours"] === "number" ? rule["hours"] : 0,
-    values: kinds.length ? kinds : strings(rule["values"]),
-    areas: (Array.isArray(rule["areas"]) ? rule["areas"] : []).map((a) => {
-      const area = a as JsonObject;
-      return [area["prefix"] as string, isoDay(area["from"])!, isoDay(area["to"])!] as [string, number, number];
-    }),
+    type: kind,
+    hours: kind === "max_age_hours" || kind === "test_within_hours" ? (rule["hours"] as number) : 0,
+    values: kind === "accept_kinds" ? strings(rule["kinds"]) : kind === "health_code_in" ? strings(rule["values"]) : [],
+    areas:
+      kind === "not_from_key_area"
+        ? (rule["areas"] as JsonObject[]).map(
+            (area) => [area["prefix"] as string, isoDay(area["from"])!, isoDay(area["to"])!] as [string, number, number],
+          )
+        : [],
     whenKinds: strings(when["kinds"]),
     whenPrefixes: strings(when["origin_prefixes"]),
     openAccepts: rule["open"] === "accept",
@@ -97,15 +101,19 @@ function checkRule(rule: Json, where: string): void {
       if (from > to) throw new TrustError(`${where} ${id}: an area's from is after its to`);
     }
   }
+  // The members every rule may have are checked whatever its type.
   const when = rule["when"] ?? {};
-  if (
-    !isObject(when) ||
-    !["kinds", "origin_prefixes"].every((k) => when[k] === undefined || Array.isArray(when[k]))
-  ) {
-    throw new TrustError(`${where} ${id}: when has lists kinds and origin_prefixes`);
+  const stringList = (v: Json | undefined): boolean =>
+    v === undefined || (Array.isArray(v) && v.every((x) => typeof x === "string"));
+  if (!isObject(when) || !stringList(when["kinds"]) || !stringList(when["origin_prefixes"])) {
+    throw new TrustError(`${where} ${id}: when has lists of strings kinds and origin_prefixes`);
   }
   const open = rule["open"] ?? "reject";
   if (open !== "reject" && open !== "accept") throw new TrustError(`${where} ${id}: open is reject or accept`);
+  const description = rule["description"] ?? {};
+  if (!isObject(description) || !Object.values(description).every((v) => typeof v === "string")) {
+    throw new TrustError(`${where} ${id}: description maps a language to a string`);
+  }
 }
 
 /** A province's verified rules: checkpoint kind -> rule list. */

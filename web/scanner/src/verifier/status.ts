@@ -23,6 +23,8 @@ export class StatusList {
     readonly data: Uint8Array,
     readonly issuedAt: number,
     readonly expires: number | null,
+    /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
+    readonly uri: string = "",
   ) {}
 
   /** Return the status value of entry `idx`; an index past the end throws RangeError. */
@@ -88,7 +90,7 @@ export class StatusList {
       if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
       throw e;
     }
-    return new StatusList(iss, lst, body["bits"], data, iat, exp);
+    return new StatusList(iss, lst, body["bits"], data, iat, exp, sub as string);
   }
 }
 
