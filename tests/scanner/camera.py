@@ -11,6 +11,7 @@ from issuer import render_png
 
 WIDTH, HEIGHT = 640, 480
 
+
 #: Chromium flags that replace the camera with a Y4M file and grant camera access without a prompt.
 def fake_camera_args(video: Path) -> list[str]:
     """Return the launch flags that make ``video`` the camera."""

@@ -46,13 +46,14 @@ def browser(camera_file):
 
 @pytest.fixture(scope="module")
 def clerk(scan_server):
-    url, data = scan_server
+    _, data = scan_server
     return {"Authorization": f"Bearer {operator_credential(data, 'scanner-clerk')}"}
 
 
 def issue(url: str, headers: dict[str, str], **changes) -> dict:
     since = (dt.date.today() - dt.timedelta(days=30)).isoformat()
-    response = httpx.post(f"{url}/v1/certificates", json={**WORKER, "resident_since": since, **changes}, headers=headers)
+    body = {**WORKER, "resident_since": since, **changes}
+    response = httpx.post(f"{url}/v1/certificates", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
 
