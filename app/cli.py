@@ -142,12 +142,70 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
     authority = None if args.national else args.authority
     if authority is None and not args.national:
         raise _Usage("give --authority CODE, or --national for a national admin")
-    operator, token = _service(args).create_operator(authority, args.name, role, actor="cli", now=_now())
+    operator, token = _service(args).create_operator(
+        authority, args.name, role, actor="cli", now=_now(), expires_days=args.expires_days
+    )
     print(token)
     print(
         f"operator {operator.id} ({role}) of {authority or 'the nation'}; the credential above is shown once",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def cmd_operator_list(args: argparse.Namespace) -> int:
+    service = _service(args)
+    if args.national == bool(args.authority):
+        raise _Usage("give --authority CODE, or --national for the national admins")
+    now = _now()
+    for o in service.operators(None if args.national else args.authority):
+        v = service.describe_operator(o, now=now)
+        print(
+            f"{v['id']}\t{v['role']}\t{v['state']}\t{v['name']}\tcreated {v['created']}"
+            f"\texpires {v['expires'] or 'never'}\tlast used {v['last_used'] or 'never'}"
+        )
+    return EXIT_OK
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    _service(args).set_operator_disabled(args.id, disabled, actor="cli", now=_now())
+    print(f"operator {args.id} {'disabled' if disabled else 're-enabled'}")
+    return EXIT_OK
+
+
+def cmd_operator_disable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, True)
+
+
+def cmd_operator_enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+def cmd_operator_rotate(args: argparse.Namespace) -> int:
+    operator, token = _service(args).rotate_credential(args.id, actor="cli", now=_now(), expires_days=args.expires_days)
+    print(token)
+    expires = dt.datetime.fromtimestamp(operator.expires or 0, dt.UTC).isoformat()
+    print(
+        f"operator {operator.id}: the credential above is shown once, valid until {expires}; the old one is void",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_operator_expire(args: argparse.Namespace) -> int:
+    now = _now()
+    if args.at:
+        try:
+            at = dt.datetime.fromisoformat(args.at)
+        except ValueError as e:
+            raise _Usage(f"--at {args.at!r} is not an ISO 8601 time") from e
+        if at.tzinfo is None:
+            raise _Usage("--at needs a time zone, e.g. 2026-12-31T18:00:00+08:00")
+    else:
+        at = now
+    operator = _service(args).expire_credential(args.id, at=at, actor="cli", now=now)
+    expires = dt.datetime.fromtimestamp(operator.expires or 0, dt.UTC).isoformat()
+    print(f"operator {operator.id}: credential expires {expires}")
     return EXIT_OK
 
 
@@ -368,7 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", required=True)
     c.add_argument("--role", choices=["operator", "authority_admin"], default="operator")
     c.add_argument("--national", action="store_true", help="a national admin (no authority)")
+    c.add_argument("--expires-days", type=int, help="days the credential is valid (default $HCERT_CREDENTIAL_DAYS, 90)")
     c.set_defaults(func=cmd_operator_create)
+    c = o.add_parser("list", help="list operators: id, role, state, name, created, expires, last used")
+    c.add_argument("--authority", help="authority code")
+    c.add_argument("--national", action="store_true", help="the national admins")
+    c.set_defaults(func=cmd_operator_list)
+    for name, func, text in (
+        ("disable", cmd_operator_disable, "disable an operator's credential (refused at once everywhere)"),
+        ("enable", cmd_operator_enable, "re-enable a disabled credential"),
+    ):
+        c = o.add_parser(name, help=text)
+        c.add_argument("id", help="operator id (op_...)")
+        c.set_defaults(func=func)
+    c = o.add_parser("rotate", help="print a new credential (once); the old one stops working")
+    c.add_argument("id", help="operator id (op_...)")
+    c.add_argument("--expires-days", type=int, help="days the new credential is valid (default 90)")
+    c.set_defaults(func=cmd_operator_rotate)
+    c = o.add_parser("expire", help="set when a credential expires (default: now)")
+    c.add_argument("id", help="operator id (op_...)")
+    c.add_argument("--at", help="ISO 8601 time with a time zone (default: now)")
+    c.set_defaults(func=cmd_operator_expire)
 
     k = sub.add_parser("key", help="signing keys").add_subparsers(dest="sub", required=True)
     c = k.add_parser("list", help="list an authority's keys")

@@ -36,16 +36,18 @@ def get_now(request: Request) -> dt.datetime:
 
 
 def get_operator(
+    request: Request,
     service: Annotated[IssuingService, Depends(get_service)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    now: Annotated[dt.datetime, Depends(get_now)],
 ) -> Operator:
-    """Authenticate the bearer credential; 401 without a valid one."""
-    operator = service.authenticate(credentials.credentials) if credentials else None
-    if operator is None:
+    """Authenticate the bearer credential: 401 without a valid one, 429 after too many failures."""
+    if credentials is None:
         raise ServiceError(
             "unauthenticated", "a valid operator credential is required (Authorization: Bearer hct_...)", 401
         )
-    return operator
+    client = request.client.host if request.client else "unknown"
+    return service.sign_in(credentials.credentials, client=client, now=now)
 
 
 def _staff(operator: Annotated[Operator, Depends(get_operator)]) -> Operator:

@@ -26,6 +26,7 @@ _TITLES = {
     413: "Request too large",
     415: "Unsupported media type",
     422: "Unprocessable request",
+    429: "Too many requests",
     500: "Internal error",
     503: "Unavailable",
 }
@@ -39,6 +40,7 @@ _CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -70,7 +72,7 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 #: Every route can answer these, always as problem+json (documented in the OpenAPI).
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": _TITLES[status], "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
-    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503)
+    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503)
 }
 
 
@@ -105,8 +107,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(exc.status, exc.code, exc.message, errors=exc.errors, headers=headers)
+        headers = {**exc.headers, **({"WWW-Authenticate": "Bearer"} if exc.status == 401 else {})}
+        return problem(exc.status, exc.code, exc.message, errors=exc.errors, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

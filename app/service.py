@@ -46,6 +46,8 @@ __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token
 
 ROLES = ("operator", "authority_admin", "national_admin")
 TOKEN_PREFIX = "hct_"  # noqa: S105 - the prefix of a credential, not one
+#: ``last_used`` of an operator is written at most this often (seconds): not a write per request.
+LAST_USED_GRANULARITY = 60
 #: Longest certificate validity; a retired key stays published this long.
 MAX_VALIDITY = 30 * 86400
 
@@ -53,12 +55,21 @@ MAX_VALIDITY = 30 * 86400
 class ServiceError(Exception):
     """A request the service refuses, with a stable code and an HTTP status."""
 
-    def __init__(self, code: str, message: str, status: int = 400, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.errors = errors or []
+        self.headers = headers or {}
 
 
 def hash_token(token: str) -> str:
@@ -303,9 +314,20 @@ class IssuingService:
         return authority
 
     def create_operator(
-        self, authority: str | None, name: str, role: str, *, actor: str, now: dt.datetime
+        self,
+        authority: str | None,
+        name: str,
+        role: str,
+        *,
+        actor: str,
+        now: dt.datetime,
+        expires_days: int | None = None,
     ) -> tuple[Operator, str]:
-        """Create an operator and return it with its bearer credential (shown this once)."""
+        """Create an operator and return it with its bearer credential (shown this once).
+
+        The credential expires after ``expires_days`` (default: the
+        ``credential_days`` setting, 90).
+        """
         if role not in ROLES:
             raise ServiceError("invalid_role", f"role must be one of {', '.join(ROLES)}", 422)
         if (role == "national_admin") != (authority is None):
@@ -322,6 +344,7 @@ class IssuingService:
             role=role,
             token_hash=hash_token(token),
             created=_ts(now),
+            expires=_ts(now) + self._credential_seconds(expires_days),
         )
         try:
             self.store.add_operator(
@@ -331,12 +354,157 @@ class IssuingService:
             raise ServiceError("operator_exists", str(e), 409) from e
         return operator, token
 
-    def authenticate(self, token: str) -> Operator | None:
-        """Return the enabled operator holding this credential, or ``None``."""
+    # -- credential lifecycle ----------------------------------------------------------
+    def _credential_seconds(self, days: int | None) -> int:
+        days = self.settings.credential_days if days is None else days
+        if not 1 <= days <= 3660:
+            raise ServiceError("invalid_expiry", "a credential is valid for 1 to 3660 days", 422)
+        return days * 86400
+
+    def authenticate(self, token: str, *, now: dt.datetime | None = None) -> Operator | None:
+        """Return the enabled, unexpired operator holding this credential, or ``None`` (no throttling)."""
+        operator, _ = self._credential(token, _ts(now) if now else None)
+        return operator
+
+    def _credential(self, token: str, ts: int | None) -> tuple[Operator | None, str]:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
-            return None
+            return None, "unauthenticated"
+        # Read from the store on every request: a disabled credential is refused at once everywhere.
         operator = self.store.operator_by_token_hash(hash_token(token))
-        return operator if operator and not operator.disabled else None
+        if operator is None:
+            return None, "unauthenticated"
+        if operator.disabled:
+            return None, "credential_disabled"
+        if ts is not None and operator.expires is not None and ts >= operator.expires:
+            return None, "credential_expired"
+        return operator, ""
+
+    def sign_in(self, token: str, *, client: str, now: dt.datetime) -> Operator:
+        """Authenticate a bearer credential, throttling failed sign-ins per client and per credential.
+
+        The failure counts live in the store, so the limit holds across every
+        instance. Raises :class:`ServiceError` 429 ``too_many_failed_signins``
+        (with ``Retry-After``) while either count is at its limit, else 401
+        ``unauthenticated``, ``credential_disabled`` or ``credential_expired``.
+        """
+        ts = _ts(now)
+        window = self.settings.signin_window
+        # The credential key is a hash of what was presented (capped), never the credential itself.
+        keys = [f"client:{client[:64]}", f"credential:{hash_token(token[:200])[:32]}"]
+        counts = self.store.failed_signins(keys, now=ts, window=window)
+        if counts[0] >= self.settings.signin_max_per_client or counts[1] >= self.settings.signin_max_per_credential:
+            retry = window - ts % window
+            raise ServiceError(
+                "too_many_failed_signins",
+                f"too many failed sign-ins from this client or with this credential; retry in {retry} s",
+                429,
+                headers={"Retry-After": str(retry)},
+            )
+        operator, code = self._credential(token, ts)
+        if operator is None:
+            self.store.record_failed_signin(keys, now=ts, window=window)
+            messages = {
+                "unauthenticated": "a valid operator credential is required (Authorization: Bearer hct_...)",
+                "credential_disabled": "this credential is disabled",
+                "credential_expired": "this credential has expired; ask an admin to rotate it",
+            }
+            raise ServiceError(code, messages[code], 401)
+        if operator.last_used is None or ts - operator.last_used >= LAST_USED_GRANULARITY:
+            self.store.touch_operator(operator.id, ts)
+        return operator
+
+    def operators(self, authority: str | None) -> list[Operator]:
+        """Return an authority's operators (``None``: the national admins)."""
+        if authority is not None:
+            self._require_authority(authority)
+        return self.store.list_operators(authority)
+
+    def operator(self, op_id: str, *, authority: str | None = None) -> Operator:
+        """Return one operator; with ``authority``, only one of that authority (404 otherwise)."""
+        found = self.store.get_operator(op_id)
+        if found is None or (authority is not None and found.authority != authority):
+            raise ServiceError(
+                "operator_not_found", f"no operator {op_id}" + (f" in {authority}" if authority else ""), 404
+            )
+        return found
+
+    def _change_operator(self, updated: Operator, action: str, detail: dict[str, Any], *, actor: str, ts: int) -> None:
+        from .store import NotFound
+
+        try:
+            self.store.update_operator(updated, AuditEvent(ts, actor, updated.authority, action, updated.id, detail))
+        except NotFound as e:
+            raise ServiceError("operator_not_found", str(e), 404) from e
+
+    def set_operator_disabled(
+        self, op_id: str, disabled: bool, *, actor: str, now: dt.datetime, authority: str | None = None
+    ) -> Operator:
+        """Disable (refused at once by every instance) or re-enable an operator's credential."""
+        from dataclasses import replace
+
+        current = self.operator(op_id, authority=authority)
+        updated = replace(current, disabled=disabled)
+        action = "operator.disable" if disabled else "operator.enable"
+        self._change_operator(updated, action, {}, actor=actor, ts=_ts(now))
+        return updated
+
+    def rotate_credential(
+        self,
+        op_id: str,
+        *,
+        actor: str,
+        now: dt.datetime,
+        authority: str | None = None,
+        expires_days: int | None = None,
+    ) -> tuple[Operator, str]:
+        """Give an operator a new credential (shown once); the old one stops working at once.
+
+        The new credential is valid for ``expires_days`` (default the
+        ``credential_days`` setting); a disabled operator stays disabled.
+        """
+        from dataclasses import replace
+
+        current = self.operator(op_id, authority=authority)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        ts = _ts(now)
+        updated = replace(current, token_hash=hash_token(token), expires=ts + self._credential_seconds(expires_days))
+        self._change_operator(updated, "operator.rotate", {"expires": updated.expires}, actor=actor, ts=ts)
+        return updated, token
+
+    def expire_credential(
+        self, op_id: str, *, at: dt.datetime, actor: str, now: dt.datetime, authority: str | None = None
+    ) -> Operator:
+        """Set when an operator's credential expires (``at`` = ``now``: at once)."""
+        from dataclasses import replace
+
+        current = self.operator(op_id, authority=authority)
+        ts = _ts(now)
+        expires = _ts(at)
+        if not ts <= expires <= ts + 3660 * 86400:
+            raise ServiceError("invalid_expiry", "the expiry must be between now and 3660 days from now", 422)
+        updated = replace(current, expires=expires)
+        self._change_operator(updated, "operator.expire", {"expires": expires}, actor=actor, ts=ts)
+        return updated
+
+    @staticmethod
+    def describe_operator(operator: Operator, *, now: dt.datetime) -> dict[str, Any]:
+        """Return the API view of an operator: never its credential or the credential's hash."""
+
+        def iso(value: int | None) -> str | None:
+            return dt.datetime.fromtimestamp(value, dt.UTC).isoformat() if value is not None else None
+
+        expired = operator.expires is not None and _ts(now) >= operator.expires
+        state = "disabled" if operator.disabled else ("expired" if expired else "active")
+        return {
+            "id": operator.id,
+            "authority": operator.authority,
+            "name": operator.name,
+            "role": operator.role,
+            "state": state,
+            "created": iso(operator.created),
+            "expires": iso(operator.expires),
+            "last_used": iso(operator.last_used),
+        }
 
     # -- issuing ---------------------------------------------------------------------
     def issue(

@@ -40,6 +40,14 @@ class Settings:
     #: root with its private key in ``<data_dir>/root``, sample rules): only with ``HCERT_DEV=1``
     #: or ``hcert serve --dev``. Never in production.
     dev: bool = field(default_factory=lambda: _env("DEV", "").lower() in ("1", "true", "yes", "on"))
+    #: Days a new or rotated operator credential stays valid.
+    credential_days: int = field(default_factory=lambda: int(_env("CREDENTIAL_DAYS", "90")))
+    #: Failed sign-ins are counted in fixed windows of this many seconds...
+    signin_window: int = field(default_factory=lambda: int(_env("SIGNIN_WINDOW", "300")))
+    #: ...and refused (429) once a client address has failed this often in the window...
+    signin_max_per_client: int = field(default_factory=lambda: int(_env("SIGNIN_MAX_PER_CLIENT", "20")))
+    #: ...or one credential has.
+    signin_max_per_credential: int = field(default_factory=lambda: int(_env("SIGNIN_MAX_PER_CREDENTIAL", "5")))
 
     @property
     def key_root(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path
@@ -28,6 +29,9 @@ class OperatorIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     role: Literal["operator", "authority_admin"] = "operator"
+    expires_days: int | None = Field(
+        default=None, ge=1, le=3660, description="days the credential is valid (default HCERT_CREDENTIAL_DAYS, 90)"
+    )
 
 
 class WithdrawIn(BaseModel):
@@ -62,8 +66,84 @@ def create_operator(
 ) -> dict[str, Any]:
     """The response holds the only copy of the credential; the server keeps its hash."""
     _own(operator, code)
-    created, token = service.create_operator(code, body.name, body.role, actor=operator.id, now=now)
-    return {"id": created.id, "authority": code, "name": created.name, "role": created.role, "credential": token}
+    created, token = service.create_operator(
+        code, body.name, body.role, actor=operator.id, now=now, expires_days=body.expires_days
+    )
+    return {**service.describe_operator(created, now=now), "credential": token}
+
+
+# -- operator credential lifecycle ---------------------------------------------------------
+OperatorId = Annotated[str, Path(pattern=r"^op_[0-9a-f]{16}$")]
+
+
+class RotateIn(BaseModel):
+    """How long the new credential is valid."""
+
+    expires_days: int | None = Field(default=None, ge=1, le=3660, description="default HCERT_CREDENTIAL_DAYS (90)")
+
+
+class ExpireIn(BaseModel):
+    """When the credential expires (omitted: now)."""
+
+    at: dt.datetime | None = Field(default=None, description="ISO 8601 with a time zone; at most 3660 days ahead")
+
+
+@router.get("/{code}/operators", summary="List the authority's operators with creation, expiry and last use")
+def list_operators(code: Code, service: Service, operator: Admin, now: Clock) -> dict[str, Any]:
+    """Never a credential or its hash. ``state`` is active, disabled or expired."""
+    _own(operator, code)
+    return {"items": [service.describe_operator(o, now=now) for o in service.operators(code)]}
+
+
+@router.post("/{code}/operators/{op_id}/disable", summary="Disable an operator's credential")
+def disable_operator(code: Code, op_id: OperatorId, service: Service, operator: Admin, now: Clock) -> dict[str, Any]:
+    """Every instance refuses the credential from the next request on (401 ``credential_disabled``)."""
+    _own(operator, code)
+    changed = service.set_operator_disabled(op_id, True, actor=operator.id, now=now, authority=code)
+    return service.describe_operator(changed, now=now)
+
+
+@router.post("/{code}/operators/{op_id}/enable", summary="Re-enable an operator's credential")
+def enable_operator(code: Code, op_id: OperatorId, service: Service, operator: Admin, now: Clock) -> dict[str, Any]:
+    """The same credential works again (unless it has expired)."""
+    _own(operator, code)
+    changed = service.set_operator_disabled(op_id, False, actor=operator.id, now=now, authority=code)
+    return service.describe_operator(changed, now=now)
+
+
+@router.post("/{code}/operators/{op_id}/rotate", summary="Give an operator a new credential; shown once")
+def rotate_operator(
+    code: Code,
+    op_id: OperatorId,
+    service: Service,
+    operator: Admin,
+    now: Clock,
+    body: Annotated[RotateIn | None, Body()] = None,
+) -> dict[str, Any]:
+    """The old credential stops working at once; the response holds the only copy of the new one."""
+    _own(operator, code)
+    changed, token = service.rotate_credential(
+        op_id, actor=operator.id, now=now, authority=code, expires_days=body.expires_days if body else None
+    )
+    return {**service.describe_operator(changed, now=now), "credential": token}
+
+
+@router.post("/{code}/operators/{op_id}/expire", summary="Set when an operator's credential expires")
+def expire_operator(
+    code: Code,
+    op_id: OperatorId,
+    service: Service,
+    operator: Admin,
+    now: Clock,
+    body: Annotated[ExpireIn | None, Body()] = None,
+) -> dict[str, Any]:
+    """Without ``at`` the credential expires now (401 ``credential_expired`` from then on)."""
+    _own(operator, code)
+    at = body.at if body and body.at else now
+    if at.tzinfo is None:
+        raise ServiceError("invalid_expiry", "give the time with a time zone", 422)
+    changed = service.expire_credential(op_id, at=at, actor=operator.id, now=now, authority=code)
+    return service.describe_operator(changed, now=now)
 
 
 @router.get("/{code}/keys", summary="The authority's keys (public metadata)")

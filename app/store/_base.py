@@ -83,6 +83,10 @@ class Operator:
     token_hash: str
     created: int
     disabled: bool = False
+    #: Unix seconds after which the credential is refused (``None``: never, for records made before expiry existed).
+    expires: int | None = None
+    #: Unix seconds of the last successful sign-in (updated at most once a minute).
+    last_used: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,29 @@ class Store(Protocol):
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None: ...
     def operator_by_token_hash(self, token_hash: str) -> Operator | None: ...
     def list_operators(self, authority: str | None) -> list[Operator]: ...
+
+    # -- credential lifecycle -------------------------------------------------------
+    def get_operator(self, op_id: str) -> Operator | None: ...
+    def update_operator(self, operator: Operator, audit: AuditEvent) -> None:
+        """Replace an operator's record (same id) and append the audit entry, atomically.
+
+        A new ``token_hash`` replaces the old one at once: the old credential
+        stops working. Raises :class:`NotFound` for an unknown id and
+        :class:`Conflict` when another operator holds the token hash.
+        """
+        ...
+
+    def touch_operator(self, op_id: str, at: int) -> None:
+        """Record a successful sign-in at ``at`` (never moves ``last_used`` back; not audited)."""
+        ...
+
+    def record_failed_signin(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        """Count one failed sign-in against each key in the current fixed window; return the new counts."""
+        ...
+
+    def failed_signins(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        """Return each key's failed sign-ins in the current fixed window (``now // window``)."""
+        ...
 
     # -- certificates -----------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:

@@ -159,6 +159,63 @@ class RedisStore:
         ops = (Operator(**json.loads(v)) for v in self._r.hvals(P + "operators"))
         return sorted((o for o in ops if o.authority == authority), key=lambda o: o.name)
 
+    # -- credential lifecycle ---------------------------------------------------
+    def get_operator(self, op_id: str) -> Operator | None:
+        raw = self._r.hget(P + "operators", op_id)
+        return Operator(**json.loads(raw)) if raw else None
+
+    def update_operator(self, operator: Operator, audit: AuditEvent) -> None:
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            raw = pipe.hget(P + "operators", operator.id)
+            if not raw:
+                raise NotFound(f"no operator {operator.id}")
+            old = Operator(**json.loads(raw))
+            if old.token_hash != operator.token_hash and pipe.hexists(P + "optoken", operator.token_hash):
+                raise Conflict(f"operator {operator.name} conflicts with another")
+            pipe.multi()
+            pipe.hset(P + "operators", operator.id, json.dumps(asdict(operator), ensure_ascii=False))
+            if old.token_hash != operator.token_hash:
+                pipe.hdel(P + "optoken", old.token_hash)
+                pipe.hset(P + "optoken", operator.token_hash, operator.id)
+            log([audit])
+
+        self._atomic([P + "operators", P + "optoken"], body)
+
+    def touch_operator(self, op_id: str, at: int) -> None:
+        for _ in range(50):
+            with self._r.pipeline() as pipe:
+                try:
+                    pipe.watch(P + "operators")  # type: ignore[no-untyped-call]
+                    raw: Any = pipe.hget(P + "operators", op_id)
+                    if not raw:
+                        return
+                    op = Operator(**json.loads(raw))
+                    if op.last_used is not None and op.last_used >= at:
+                        return
+                    pipe.multi()
+                    pipe.hset(P + "operators", op_id, json.dumps(asdict(replace(op, last_used=at)), ensure_ascii=False))
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        raise StoreError("too much contention on the Redis store")
+
+    def record_failed_signin(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        win = now // window
+        with self._r.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.incr(P + f"signin:{win}:{key}")
+                pipe.expire(P + f"signin:{win}:{key}", 2 * window)
+            results = pipe.execute()
+        return [int(n) for n in results[::2]]
+
+    def failed_signins(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        if not keys:
+            return []
+        win = now // window
+        values = self._r.mget([P + f"signin:{win}:{key}" for key in keys])
+        return [int(v) if v else 0 for v in values]
+
     # -- certificates -----------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
         used_key = P + f"listused:{authority}"

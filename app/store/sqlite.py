@@ -51,7 +51,11 @@ CREATE TABLE IF NOT EXISTS idempotency(
   authority TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, status_code INTEGER NOT NULL,
   body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(authority, key));
 CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signin_failures(
+  key TEXT NOT NULL, win INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(key, win)) WITHOUT ROWID;
 """
+#: Columns added after the first release (added to an older database when it opens).
+_OPERATOR_COLUMNS = {"expires": "INTEGER", "last_used": "INTEGER"}
 
 
 def _private_files(path: str) -> None:
@@ -82,9 +86,14 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(authorities)")}
-        if "scope" not in columns:  # stores made before authorities had a scope
-            self._db.execute("ALTER TABLE authorities ADD COLUMN scope TEXT")
+        with self._tx() as db:  # several instances may open an older database at once
+            columns = {row[1] for row in db.execute("PRAGMA table_info(authorities)")}
+            if "scope" not in columns:  # stores made before authorities had a scope
+                db.execute("ALTER TABLE authorities ADD COLUMN scope TEXT")
+            have = {row[1] for row in db.execute("PRAGMA table_info(operators)")}
+            for column, kind in _OPERATOR_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE operators ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -170,14 +179,19 @@ class SqliteStore:
         try:
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO operators VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (*tuple(asdict(operator).values())[:-1], int(operator.disabled)),
+                    f"INSERT INTO operators({', '.join(self._OP_COLUMNS)}) VALUES ({', '.join('?' * 9)})",  # noqa: S608
+                    self._operator_row(operator),
                 )
                 self._append(db, [audit])
         except sqlite3.IntegrityError as e:
             raise Conflict(f"operator {operator.name} exists already") from e
 
-    _OP = "SELECT id, authority, name, role, token_hash, created, disabled FROM operators"
+    _OP_COLUMNS = ("id", "authority", "name", "role", "token_hash", "created", "disabled", "expires", "last_used")
+    _OP = f"SELECT {', '.join(_OP_COLUMNS)} FROM operators"  # noqa: S608
+
+    @staticmethod
+    def _operator_row(o: Operator) -> tuple[Any, ...]:
+        return (o.id, o.authority, o.name, o.role, o.token_hash, o.created, int(o.disabled), o.expires, o.last_used)
 
     def operator_by_token_hash(self, token_hash: str) -> Operator | None:
         rows = self._read(f"{self._OP} WHERE token_hash = ?", (token_hash,))
@@ -189,8 +203,67 @@ class SqliteStore:
 
     @staticmethod
     def _operator(row: tuple[Any, ...]) -> Operator:
-        op_id, authority, name, role, token_hash, created, disabled = row
-        return Operator(op_id, authority, name, role, token_hash, created, disabled=bool(disabled))
+        op_id, authority, name, role, token_hash, created, disabled, expires, last_used = row
+        return Operator(
+            op_id,
+            authority,
+            name,
+            role,
+            token_hash,
+            created,
+            disabled=bool(disabled),
+            expires=expires,
+            last_used=last_used,
+        )
+
+    # -- credential lifecycle ------------------------------------------------------------
+    def get_operator(self, op_id: str) -> Operator | None:
+        rows = self._read(f"{self._OP} WHERE id = ?", (op_id,))
+        return self._operator(rows[0]) if rows else None
+
+    def update_operator(self, operator: Operator, audit: AuditEvent) -> None:
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "UPDATE operators SET authority = ?, name = ?, role = ?, token_hash = ?, created = ?, "
+                    "disabled = ?, expires = ?, last_used = ? WHERE id = ?",
+                    (*self._operator_row(operator)[1:], operator.id),
+                )
+                if cur.rowcount == 0:
+                    raise NotFound(f"no operator {operator.id}")
+                self._append(db, [audit])
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"operator {operator.name} conflicts with another") from e
+
+    def touch_operator(self, op_id: str, at: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE operators SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
+                (at, op_id, at),
+            )
+
+    def record_failed_signin(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        win = now // window
+        with self._tx() as db:
+            db.execute("DELETE FROM signin_failures WHERE win < ?", (win - 1,))
+            counts = []
+            for key in keys:
+                db.execute(
+                    "INSERT INTO signin_failures VALUES (?, ?, 1) "
+                    "ON CONFLICT(key, win) DO UPDATE SET count = count + 1",
+                    (key, win),
+                )
+                row = db.execute("SELECT count FROM signin_failures WHERE key = ? AND win = ?", (key, win)).fetchone()
+                counts.append(int(row[0]))
+            return counts
+
+    def failed_signins(self, keys: list[str], *, now: int, window: int) -> list[int]:
+        win = now // window
+        out = []
+        for key in keys:
+            rows = self._read("SELECT count FROM signin_failures WHERE key = ? AND win = ?", (key, win))
+            out.append(int(rows[0][0]) if rows else 0)
+        return out
 
     # -- certificates ------------------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:

@@ -138,7 +138,8 @@ def test_no_id_number_or_birth_date_at_rest_in_logs_or_responses(request, tmp_pa
         for item in listing["items"]:
             for suffix in ("", "/qr.svg", "/print"):
                 assert call("GET", f"/v1/certificates/{item['id']}{suffix}").status_code == 200
-        call("GET", "/v1/certificates/print", params={"batch": batch.json()["batch"]})
+        for b in (batch, csv):
+            assert call("GET", f"/v1/batches/{b.json()['batch']}/print").status_code == 200
         call("GET", "/.well-known/jwks.json")
         call("GET", "/metrics")
 

@@ -147,3 +147,51 @@ def test_audit_tampering_is_detected(store):
 
 def test_ping(store):
     assert store.ping()
+
+
+def test_operator_updates_replace_the_record_and_the_credential_index(store):
+    from dataclasses import replace
+
+    op = Operator("op_1", "510321", "clerk", "operator", "hash1", T, expires=T + 86400)
+    store.add_operator(op, ev("operator.create", "op_1"))
+    store.add_operator(Operator("op_2", "510321", "other", "operator", "hash2", T), ev())
+    assert store.get_operator("op_1") == op and store.get_operator("op_9") is None
+    disabled = replace(op, disabled=True)
+    store.update_operator(disabled, ev("operator.disable", "op_1"))
+    assert store.operator_by_token_hash("hash1") == disabled
+    rotated = replace(disabled, token_hash="hash1b", expires=T + 2 * 86400)
+    store.update_operator(rotated, ev("operator.rotate", "op_1"))
+    assert store.operator_by_token_hash("hash1") is None
+    assert store.operator_by_token_hash("hash1b") == rotated == store.get_operator("op_1")
+    with pytest.raises(Conflict):
+        store.update_operator(replace(rotated, token_hash="hash2"), ev("operator.rotate", "op_1"))
+    with pytest.raises(NotFound):
+        store.update_operator(replace(op, id="op_9"), ev())
+    assert store.get_operator("op_1") == rotated and store.operator_by_token_hash("hash2").id == "op_2"
+    entries = list(store.audit_entries())
+    assert [e["action"] for e, _ in entries][-2:] == ["operator.disable", "operator.rotate"]
+    assert verify_chain(entries).ok
+
+
+def test_last_use_only_moves_forward_and_is_not_audited(store):
+    store.add_operator(Operator("op_1", "510321", "clerk", "operator", "hash1", T), ev())
+    before = len(list(store.audit_entries()))
+    store.touch_operator("op_1", T + 100)
+    store.touch_operator("op_1", T + 50)
+    store.touch_operator("op_unknown", T + 100)
+    assert store.get_operator("op_1").last_used == T + 100
+    assert store.list_operators("510321")[0].last_used == T + 100
+    assert len(list(store.audit_entries())) == before
+
+
+def test_failed_signins_count_per_key_in_fixed_windows(store):
+    w = 300
+    now = T - T % w + 10
+    assert store.failed_signins(["client:a", "credential:x"], now=now, window=w) == [0, 0]
+    assert store.record_failed_signin(["client:a", "credential:x"], now=now, window=w) == [1, 1]
+    assert store.record_failed_signin(["client:a", "credential:y"], now=now + 5, window=w) == [2, 1]
+    assert store.failed_signins(["client:a", "credential:x", "credential:y"], now=now + 200, window=w) == [2, 1, 1]
+    # The next window starts from zero.
+    assert store.failed_signins(["client:a"], now=now + w, window=w) == [0]
+    assert store.record_failed_signin(["client:a"], now=now + w, window=w) == [1]
+    assert store.failed_signins(["client:b"], now=now, window=w) == [0]
