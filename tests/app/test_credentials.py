@@ -215,3 +215,23 @@ def test_cli_operator_lifecycle(tmp_path):
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     finally:
         stop(proc)
+
+
+def test_an_older_database_gains_the_credential_columns(tmp_path):
+    import sqlite3
+
+    from app.store import open_store
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE operators(id TEXT PRIMARY KEY, authority TEXT, name TEXT NOT NULL, role TEXT NOT NULL, "
+        "token_hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("INSERT INTO operators VALUES ('op_1', '510321', 'clerk', 'operator', 'h', 1, 0)")
+    db.commit()
+    db.close()
+    store = open_store("sqlite", path=str(path))
+    op = store.get_operator("op_1")
+    assert op is not None and op.expires is None and op.last_used is None and not op.disabled
+    store.close()
