@@ -1,28 +1,76 @@
-"""Check the hash chain of the audit log."""
+"""Check the hash chain of the audit log, and anchor its head outside the database.
+
+The chain alone shows an altered or removed entry in the middle, but not a
+deleted or rewritten tail: whoever can write the database can cut the log and
+carry on from there. So after every write that appends to the log, the service
+signs a **checkpoint** (the sequence number and hash of the newest entry) with
+its audit key, which lives with the signing keys (``<keys-dir>/_audit``), not in
+the database, and rewrites ``<keys-dir>/_audit/checkpoint.jwt`` with it.
+``hcert audit verify`` recomputes the chain and requires the signed head to be
+in it: a log that ends before the checkpoint, or differs at its position, fails.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from hcert_verifier import HcertError, json_compact, public_key_from_jwk
+from hcert_verifier.bundle import open_signed
+from keys import KeyRing, sign_compact
 
 from .store._base import GENESIS, chain_hash
 
-__all__ = ["AuditReport", "verify_chain"]
+__all__ = ["AUDIT_CHECKPOINT_TYP", "AuditAnchor", "AuditError", "AuditReport", "Checkpoint", "verify_chain"]
+
+AUDIT_CHECKPOINT_TYP = "hcert-audit-checkpoint"
+
+log = logging.getLogger("hcert")
+
+
+class AuditError(Exception):
+    """The audit checkpoint is missing, unreadable or not signed by the audit key."""
+
+    code = "audit_checkpoint_invalid"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the log's entry ``seq`` had hash ``head`` (logged at ``at``, Unix seconds)."""
+
+    seq: int
+    head: str
+    at: int
 
 
 @dataclass(frozen=True)
 class AuditReport:
-    """Result of a chain check: how many entries, and the first broken one, if any."""
+    """Result of a chain check: how many entries, and the first broken one, if any.
+
+    ``anchored`` is the sequence number the signed checkpoint covers (0: none given).
+    """
 
     entries: int
     ok: bool
     broken_at: int | None = None
     reason: str | None = None
+    anchored: int = 0
 
 
-def verify_chain(entries: Iterable[tuple[dict[str, Any], str]]) -> AuditReport:
-    """Recompute every link: each entry's ``prev`` is the previous hash, each hash matches its entry."""
+def verify_chain(entries: Iterable[tuple[dict[str, Any], str]], *, anchor: Checkpoint | None = None) -> AuditReport:
+    """Recompute every link: each entry's ``prev`` is the previous hash, each hash matches its entry.
+
+    With ``anchor``, the entry at ``anchor.seq`` must exist and have the
+    anchored hash: a deleted or rewritten tail fails even if its chain is
+    consistent.
+    """
     prev = GENESIS
     n = 0
     for n, (entry, digest) in enumerate(entries, start=1):
@@ -32,5 +80,110 @@ def verify_chain(entries: Iterable[tuple[dict[str, Any], str]]) -> AuditReport:
             return AuditReport(n, False, n, f"entry {n} does not follow entry {n - 1}")
         if chain_hash(entry) != digest:
             return AuditReport(n, False, n, f"entry {n} was altered")
+        if anchor is not None and n == anchor.seq and digest != anchor.head:
+            return AuditReport(
+                n, False, n, f"entry {n} is not the one the signed checkpoint holds: the log was rewritten"
+            )
         prev = digest
-    return AuditReport(n, True)
+    if anchor is not None and anchor.seq > n:
+        return AuditReport(
+            n,
+            False,
+            n + 1,
+            f"the log ends at entry {n} but the signed checkpoint holds entry {anchor.seq}: entries were deleted",
+        )
+    return AuditReport(n, True, anchored=anchor.seq if anchor else 0)
+
+
+class AuditAnchor:
+    """The signed checkpoint file and the key that signs it (a key ring outside the database)."""
+
+    def __init__(self, ring: KeyRing, path: Path) -> None:
+        self.ring = ring
+        self.path = path
+
+    def write(self, seq: int, head: str, *, at: int) -> bool:
+        """Sign and store a checkpoint of entry ``seq``, unless the file already holds a later one.
+
+        Several processes may write: the file is rewritten in place under an
+        exclusive lock (readers take a shared one) and only ever moves forward.
+        It is not fsynced: it is written after the store's own durable commit,
+        so after a power cut it can only lag the log (``hcert audit verify``
+        then reports the newest entries as not yet anchored), and a torn file is
+        replaced by the next write. Returns whether it was written. Raises
+        :class:`keys.KeyRingError` when the audit key cannot be used.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._locked(fcntl.LOCK_EX):
+            current = self._unverified_seq()
+            if current is not None and current >= seq:
+                return False
+            key = self.ring.ensure(now=at)
+            token = sign_compact(
+                key, typ=AUDIT_CHECKPOINT_TYP, payload=json_compact({"seq": seq, "head": head, "at": at})
+            )
+            data = token.encode("ascii") + b"\n"
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+            return True
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        fd = os.open(self.path.parent / ".checkpoint.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)
+
+    def _unverified_seq(self) -> int | None:
+        # Only to keep the file moving forward; `load` checks the signature.
+        try:
+            from hcert_verifier import b64url_decode, inflate
+
+            payload = self.path.read_text("ascii").strip().split(".")[1]
+            unverified = json.loads(inflate(b64url_decode(payload, "checkpoint"), 4096))
+            seq = unverified.get("seq")
+            return seq if type(seq) is int else None
+        except (OSError, ValueError, IndexError, AttributeError, HcertError):
+            return None
+
+    def load(self) -> Checkpoint | None:
+        """Return the verified checkpoint, or ``None`` if there is none.
+
+        Raises :class:`AuditError` when the file is unreadable or its signature
+        is not by a (non-withdrawn) key of the audit key ring.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            with self._locked(fcntl.LOCK_SH):
+                token = self.path.read_text("ascii").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise AuditError(f"cannot read the audit checkpoint {self.path}: {e}") from e
+        keys = {r.kid: public_key_from_jwk(r.jwk(None)) for r in self.ring.records if r.state != "withdrawn"}
+        try:
+            payload = open_signed(token, keys, typ=AUDIT_CHECKPOINT_TYP, what="audit checkpoint")
+        except HcertError as e:
+            raise AuditError(f"the audit checkpoint {self.path} is not signed by the audit key: {e.reason}") from e
+        seq, head, at = payload.get("seq"), payload.get("head"), payload.get("at")
+        if type(seq) is not int or seq < 1 or not isinstance(head, str) or len(head) != 64 or type(at) is not int:
+            raise AuditError(f"the audit checkpoint {self.path} is malformed")
+        return Checkpoint(seq, head, at)
+
+    def listener(self, seq: int, head: str, at: int) -> None:
+        """Write a checkpoint after the store appended entries; log (never raise) on failure.
+
+        The entries are committed already: failing the request would not undo
+        them. ``hcert audit verify`` reports the entries after the checkpoint.
+        """
+        try:
+            self.write(seq, head, at=at)
+        except Exception as e:
+            log.warning("audit checkpoint not written for entry %d: %s: %s", seq, type(e).__name__, e)

@@ -234,14 +234,49 @@ def cmd_key_withdraw(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from .audit import AuditError, verify_chain
+
+    service = _service(args)
+    try:
+        # The checkpoint first: entries only grow, so a live server cannot make a sound log look cut.
+        anchor = service.audit_anchor.load()
+    except AuditError as e:
+        print(f"audit chain BROKEN: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    report = verify_chain(service.store.audit_entries(), anchor=anchor)
+    if not report.ok:
+        print(f"audit chain BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
+        return EXIT_FAIL
+    if anchor is None and report.entries:
+        print(
+            f"audit chain BROKEN: no signed checkpoint ({service.audit_anchor.path}) for {report.entries} entries; "
+            "a deleted tail would go unnoticed (`hcert audit checkpoint` anchors the present head)",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    newer = report.entries - report.anchored
+    note = f"; the {newer} newest not yet anchored" if newer else ""
+    print(f"audit chain intact: {report.entries} entries, anchored up to entry {report.anchored}{note}")
+    return EXIT_OK
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from .audit import verify_chain
 
-    report = verify_chain(_service(args).store.audit_entries())
-    if report.ok:
-        print(f"audit chain intact: {report.entries} entries")
+    service = _service(args)
+    report = verify_chain(service.store.audit_entries())
+    if not report.ok:
+        print(
+            f"audit chain BROKEN at entry {report.broken_at}: {report.reason}; no checkpoint written", file=sys.stderr
+        )
+        return EXIT_FAIL
+    seq, head = service.store.audit_head()
+    if seq == 0:
+        print("the audit log is empty: nothing to anchor")
         return EXIT_OK
-    print(f"audit chain BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
-    return EXIT_FAIL
+    written = service.audit_anchor.write(seq, head, at=int(_now().timestamp()))
+    print(f"audit checkpoint {'written' if written else 'already'} at entry {seq} ({service.audit_anchor.path})")
+    return EXIT_OK
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
@@ -462,7 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_key_withdraw)
 
     au = sub.add_parser("audit", help="the audit log").add_subparsers(dest="sub", required=True)
-    au.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+    au.add_parser("verify", help="check the hash chain against the signed checkpoint").set_defaults(
+        func=cmd_audit_verify
+    )
+    au.add_parser("checkpoint", help="sign a checkpoint of the present head (after a check)").set_defaults(
+        func=cmd_audit_checkpoint
+    )
 
     r = sub.add_parser("root", help="the national root (keep it offline)").add_subparsers(dest="sub", required=True)
     c = r.add_parser("init", help="create the national root key and roots.json for devices")

@@ -29,6 +29,7 @@ from issuer import (
 )
 from keys import KeyNotFound, KeyRecord, KeyRing, KeyRingError
 
+from .audit import AuditAnchor
 from .settings import Settings
 from .store import (
     AuditEvent,
@@ -104,6 +105,12 @@ class IssuingService:
         self._status_cache: dict[tuple[str, int], tuple[int, int, str, str]] = {}
         secure_data_dir(settings.data_dir)
         self._subject_key = self._load_subject_key()
+        self.audit_anchor = self._make_audit_anchor()
+        store.audit_listener = self.audit_anchor.listener
+
+    def _make_audit_anchor(self) -> AuditAnchor:
+        # The audit key and the checkpoint live with the signing keys, outside the database.
+        return AuditAnchor(self.ring("_audit"), self.settings.key_root / "_audit" / "checkpoint.jwt")
 
     # -- secrets on disk -------------------------------------------------------------
     def _load_subject_key(self) -> bytes:

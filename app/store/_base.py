@@ -11,6 +11,7 @@ from typing import Any, Protocol
 __all__ = [
     "ALL_KINDS",
     "AuditEvent",
+    "AuditListener",
     "Authority",
     "CertificateRecord",
     "Conflict",
@@ -155,6 +156,9 @@ def chain_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+#: Told ``(seq, hash, time)`` of the newest audit entry after each committed write that appended to the log.
+AuditListener = Callable[[int, str, int], None]
+
 #: What an issue request writes: certificates, audit entries and its idempotency record.
 IssueWrite = tuple[list["CertificateRecord"], list["AuditEvent"], "IdempotencyRecord | None"]
 
@@ -260,6 +264,13 @@ class Store(Protocol):
     def status_lists(self, authority: str) -> list[int]: ...
 
     # -- audit -------------------------------------------------------------------
+    #: Called after every committed write that appended audit entries (the service anchors the head).
+    audit_listener: AuditListener | None
+
+    def audit_head(self) -> tuple[int, str]:
+        """Return the sequence number and hash of the newest audit entry (``(0, GENESIS)`` when empty)."""
+        ...
+
     def append_audit(self, events: list[AuditEvent]) -> None: ...
     def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
         """Yield ``(entry, stored hash)`` in order."""

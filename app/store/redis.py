@@ -21,6 +21,7 @@ from ._base import (
     GENESIS,
     STATUS_VALUES,
     AuditEvent,
+    AuditListener,
     Authority,
     CertificateRecord,
     Conflict,
@@ -53,6 +54,7 @@ class RedisStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.audit_listener: AuditListener | None = None
         self._r = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
     # -- the transaction helper -------------------------------------------------
@@ -69,7 +71,7 @@ class RedisStore:
                     head: Any = pipe.get(_HEAD)
                     seq_text, prev = head.decode().split(" ") if head else ("0", GENESIS)
                     seq = int(seq_text)
-                    state = {"seq": seq, "prev": prev}
+                    state: dict[str, Any] = {"seq": seq, "prev": prev}
 
                     def audit(events: list[AuditEvent], pipe: Any = pipe, state: dict[str, Any] = state) -> None:
                         for event in events:
@@ -77,10 +79,13 @@ class RedisStore:
                             entry = event.body(state["seq"], state["prev"])
                             state["prev"] = chain_hash(entry)
                             pipe.rpush(_AUDIT, json.dumps([entry, state["prev"]], ensure_ascii=False, sort_keys=True))
+                            state["time"] = event.time
                         pipe.set(_HEAD, f"{state['seq']} {state['prev']}")
 
                     result = body(pipe, audit)
                     pipe.execute()
+                    if state["seq"] != seq and self.audit_listener is not None:
+                        self.audit_listener(state["seq"], state["prev"], state["time"])
                     return result
                 except redis.WatchError:
                     continue
@@ -93,6 +98,13 @@ class RedisStore:
             audit(events)
 
         self._atomic([], body)
+
+    def audit_head(self) -> tuple[int, str]:
+        head: Any = self._r.get(_HEAD)
+        if not head:
+            return 0, GENESIS
+        seq_text, digest = head.decode().split(" ")
+        return int(seq_text), digest
 
     def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
         n = self._r.llen(_AUDIT)

@@ -16,6 +16,7 @@ from ._base import (
     GENESIS,
     STATUS_VALUES,
     AuditEvent,
+    AuditListener,
     Authority,
     CertificateRecord,
     Conflict,
@@ -80,6 +81,8 @@ class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self.audit_listener: AuditListener | None = None
+        self._pending_head: tuple[int, str, int] | None = None
         _private_files(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -98,22 +101,26 @@ class SqliteStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._pending_head = None
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._pending_head = None
                 raise
             else:
                 self._db.execute("COMMIT")
+                head, self._pending_head = self._pending_head, None
+                if head is not None and self.audit_listener is not None:
+                    self.audit_listener(*head)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
     # -- audit (inside a caller's transaction) -----------------------------------
-    @staticmethod
-    def _append(db: sqlite3.Connection, events: list[AuditEvent]) -> None:
+    def _append(self, db: sqlite3.Connection, events: list[AuditEvent]) -> None:
         row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0], row[1]) if row else (0, GENESIS)
         for event in events:
@@ -124,6 +131,13 @@ class SqliteStore:
                 "INSERT INTO audit(seq, entry, hash) VALUES (?, ?, ?)",
                 (seq, json.dumps(entry, ensure_ascii=False, sort_keys=True), prev),
             )
+        if events:
+            # Told to the audit listener once the transaction commits.
+            self._pending_head = (seq, prev, events[-1].time)
+
+    def audit_head(self) -> tuple[int, str]:
+        rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
     def append_audit(self, events: list[AuditEvent]) -> None:
         with self._tx() as db:

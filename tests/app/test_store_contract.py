@@ -195,3 +195,21 @@ def test_failed_signins_count_per_key_in_fixed_windows(store):
     assert store.failed_signins(["client:a"], now=now + w, window=w) == [0]
     assert store.record_failed_signin(["client:a"], now=now + w, window=w) == [1]
     assert store.failed_signins(["client:b"], now=now, window=w) == [0]
+
+
+def test_audit_head_and_listener_follow_every_committed_append(store):
+    from app.store._base import GENESIS
+
+    heard = []
+    store.audit_listener = lambda seq, head, at: heard.append((seq, head, at))
+    assert store.audit_head() == (0, GENESIS)
+    store.add_authority(Authority("510321", "荣县", "Rong", T), AuditEvent(T + 1, "a", None, "x", "s", {}))
+    store.commit_issue(
+        [record("j1"), record("j2", idx=2)], [ev("issue", "j1"), AuditEvent(T + 2, "a", None, "x", "s", {})], None
+    )
+    with pytest.raises(Conflict):
+        store.commit_issue([record("j1")], [ev()], None)  # refused: nothing appended, nothing heard
+    entries = list(store.audit_entries())
+    assert store.audit_head() == (2 + 1, entries[-1][1])
+    assert heard == [(1, entries[0][1], T + 1), (3, entries[2][1], T + 2)]
+    store.audit_listener = None

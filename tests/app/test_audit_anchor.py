@@ -1,0 +1,192 @@
+"""Tamper-evident audit: the log's head is anchored in a signed checkpoint outside the database.
+
+An attacker who can write the database (SQLite file, Redis) but not the key
+directory deletes or rewrites the tail of the log, even recomputing the whole
+hash chain: `hcert audit verify` fails with one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from app.store._base import GENESIS, chain_hash
+from tests.conftest import NOW, WORKER
+
+
+class Deployment:
+    """A service on one backend, its data directory, and how to run `hcert` against the same state."""
+
+    def __init__(self, kind, tmp_path, request):
+        from app.service import IssuingService, data_path
+        from app.settings import Settings
+        from app.store import open_store
+
+        self.kind = kind
+        self.data = tmp_path / "data"
+        self.data.mkdir()
+        self.flags = ["--data-dir", str(self.data), "--store", kind]
+        if kind == "redis":
+            import redis
+
+            self.url = request.getfixturevalue("redis_url")
+            redis.Redis.from_url(self.url).flushdb()
+            self.flags += ["--redis-url", self.url]
+            settings = Settings(data_dir=self.data, store="redis", redis_url=self.url)
+        else:
+            settings = Settings(data_dir=self.data, store="sqlite")
+        self.service = IssuingService(settings, open_store(kind, path=str(data_path(settings)), url=settings.redis_url))
+        self.db_path = data_path(settings)
+
+    def populate(self):
+        s = self.service
+        s.create_authority("510321", "荣县卫生健康局", "Rong County", actor="national", now=NOW)
+        op, _ = s.create_operator("510321", "clerk", "operator", actor="admin", now=NOW)
+        _, body, _ = s.issue("510321", [WORKER, WORKER, WORKER], operator=op, now=NOW)
+        first = json.loads(body)["issued"][0]["id"]
+        s.change_status("510321", first, "revoked", "entered in error", operator=op, now=NOW)
+
+    def hcert(self, capsys, *args):
+        from app.cli import main
+
+        capsys.readouterr()
+        code = main([*self.flags, *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    # -- what an attacker with the database alone can do --------------------------------
+    def entries(self):
+        return list(self.service.store.audit_entries())
+
+    def replace_log(self, entries):
+        """Write ``entries`` as the whole log, with a freshly computed, self-consistent chain."""
+        prev = GENESIS
+        rows = []
+        for n, entry in enumerate(entries, start=1):
+            entry = {**entry, "seq": n, "prev": prev}
+            prev = chain_hash(entry)
+            rows.append((entry, prev))
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.db_path)
+            db.execute("DELETE FROM audit")
+            db.executemany(
+                "INSERT INTO audit(seq, entry, hash) VALUES (?, ?, ?)",
+                [(e["seq"], json.dumps(e, ensure_ascii=False, sort_keys=True), h) for e, h in rows],
+            )
+            db.commit()
+            db.close()
+        else:
+            import redis
+
+            r = redis.Redis.from_url(self.url)
+            r.delete("hcert:audit")
+            for e, h in rows:
+                r.rpush("hcert:audit", json.dumps([e, h], ensure_ascii=False, sort_keys=True))
+            r.set("hcert:audit:head", f"{len(rows)} {prev}")
+            r.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def deployment(request, tmp_path):
+    d = Deployment(request.param, tmp_path, request)
+    d.populate()
+    yield d
+    d.service.store.close()
+
+
+def _fails_in_one_line(code, out, err, *words):
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("audit chain BROKEN"), err
+    for word in words:
+        assert word in err, err
+
+
+def test_an_untouched_log_verifies_and_is_anchored_to_its_last_entry(deployment, capsys):
+    n = len(deployment.entries())
+    assert n >= 6
+    checkpoint = deployment.service.audit_anchor.load()
+    assert checkpoint is not None and checkpoint.seq == n
+    assert (checkpoint.seq, checkpoint.head) == deployment.service.store.audit_head()
+    code, out, _ = deployment.hcert(capsys, "audit", "verify")
+    assert code == 0 and out == f"audit chain intact: {n} entries, anchored up to entry {n}\n"
+
+
+@pytest.mark.parametrize("cut", [1, 3])
+def test_deleting_the_tail_is_detected(deployment, capsys, cut):
+    deployment.replace_log([e for e, _ in deployment.entries()[:-cut]])
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "entries were deleted")
+
+
+def test_rewriting_the_last_entry_with_a_recomputed_chain_is_detected(deployment, capsys):
+    entries = [e for e, _ in deployment.entries()]
+    entries[-1] = {**entries[-1], "detail": {"reason": "nothing to see"}}
+    deployment.replace_log(entries)
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
+
+
+def test_deleting_an_entry_and_padding_the_log_back_to_length_is_detected(deployment, capsys):
+    entries = [e for e, _ in deployment.entries()]
+    revoke = next(i for i, e in enumerate(entries) if e["action"] == "certificate.revoke")
+    forged = {**entries[0], "action": "authority.note", "subject": "x"}
+    deployment.replace_log([*entries[:revoke], *entries[revoke + 1 :], forged])
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
+
+
+def test_emptying_the_log_is_detected(deployment, capsys):
+    deployment.replace_log([])
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "entries were deleted")
+
+
+def test_a_missing_or_forged_checkpoint_is_detected(deployment, capsys):
+    from keys import generate_signing_key, sign_compact
+
+    path = deployment.service.audit_anchor.path
+    good = path.read_text()
+    path.unlink()
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "no signed checkpoint")
+    # The attacker cuts the log and signs a matching checkpoint with a key of their own.
+    deployment.replace_log([e for e, _ in deployment.entries()[:-2]])
+    seq, head = deployment.service.store.audit_head()
+    from hcert_verifier import json_compact
+
+    forged = sign_compact(
+        generate_signing_key(),
+        typ="hcert-audit-checkpoint",
+        payload=json_compact({"seq": seq, "head": head, "at": 0}),
+    )
+    path.write_text(forged + "\n")
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "not signed by the audit key")
+    path.write_text(good)
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "entries were deleted")
+
+
+def test_entries_after_the_checkpoint_are_reported_and_can_be_anchored(deployment, capsys):
+    from app.store import AuditEvent
+
+    store = deployment.service.store
+    store.audit_listener = None  # as if the checkpoint could not be written (a full disk)
+    store.append_audit([AuditEvent(1, "t", None, "test.note", "x", {})])
+    n = len(deployment.entries())
+    code, out, _ = deployment.hcert(capsys, "audit", "verify")
+    assert (
+        code == 0
+        and out == f"audit chain intact: {n} entries, anchored up to entry {n - 1}; the 1 newest not yet anchored\n"
+    )
+    code, out, _ = deployment.hcert(capsys, "audit", "checkpoint")
+    assert code == 0 and f"written at entry {n}" in out
+    code, out, _ = deployment.hcert(capsys, "audit", "verify")
+    assert code == 0 and out.endswith(f"anchored up to entry {n}\n")
+
+
+def test_the_checkpoint_only_moves_forward(tmp_path):
+    from app.audit import AuditAnchor
+    from keys import KeyRing
+
+    anchor = AuditAnchor(KeyRing(tmp_path / "_audit"), tmp_path / "_audit" / "checkpoint.jwt")
+    assert anchor.write(5, "a" * 64, at=1)
+    assert not anchor.write(4, "b" * 64, at=2)
+    assert anchor.load().seq == 5
+    assert anchor.write(6, "c" * 64, at=3)
+    assert anchor.load().head == "c" * 64
