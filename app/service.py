@@ -47,6 +47,8 @@ __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token
 
 ROLES = ("operator", "authority_admin", "national_admin")
 TOKEN_PREFIX = "hct_"  # noqa: S105 - the prefix of a credential, not one
+#: Marks an idempotency request hash made with the server secret (``IssuingService.request_fingerprint``).
+KEYED_REQUEST_PREFIX = "k1:"
 #: ``last_used`` of an operator is written at most this often (seconds): not a write per request.
 LAST_USED_GRANULARITY = 60
 #: Longest certificate validity; a retired key stays published this long.
@@ -107,6 +109,9 @@ class IssuingService:
         self._subject_key = self._load_subject_key()
         self.audit_anchor = self._make_audit_anchor()
         store.audit_listener = self.audit_anchor.listener
+        # Idempotency records of older versions kept an unkeyed SHA-256 of the raw body
+        # (ID number included): guessable. They go; a retry of such a request issues anew.
+        store.forget_idempotency_without(KEYED_REQUEST_PREFIX)
 
     def _make_audit_anchor(self) -> AuditAnchor:
         # The audit key and the checkpoint live with the signing keys, outside the database.
@@ -142,7 +147,7 @@ class IssuingService:
 
         canonical = json.dumps([shape, [scrub(r) for r in rows]], sort_keys=True, ensure_ascii=False, default=str)
         key = hmac.new(self._subject_key, b"hcert idempotency request", hashlib.sha256).digest()
-        return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+        return KEYED_REQUEST_PREFIX + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
     # -- keys ------------------------------------------------------------------------
     def ring(self, authority: str) -> KeyRing:

@@ -238,6 +238,13 @@ class Store(Protocol):
         ...
 
     def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None: ...
+    def forget_idempotency_without(self, prefix: str) -> int:
+        """Delete every idempotency record whose ``request_hash`` does not start with ``prefix``; return how many.
+
+        Cheap after the first call (the backends remember it was done).
+        """
+        ...
+
     def get_certificate(self, authority: str, jti: str) -> CertificateRecord | None: ...
     def list_certificates(
         self,

@@ -287,6 +287,18 @@ class RedisStore:
         records, audit, idempotency = build(self.allocate_status(authority, count, list_size=list_size))
         self.commit_issue(records, audit, idempotency)
 
+    def forget_idempotency_without(self, prefix: str) -> int:
+        done = P + f"idem:forgotten-without:{prefix}"
+        if self._r.exists(done):
+            return 0
+        gone = 0
+        for key in self._r.scan_iter(P + "idem:*", count=1000):
+            raw = self._r.get(key)
+            if raw and not json.loads(raw).get("request_hash", "").startswith(prefix):
+                gone += int(self._r.delete(key))
+        self._r.set(done, 1)
+        return gone
+
     def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None:
         raw = self._r.get(P + f"idem:{authority}:{key}")
         return IdempotencyRecord(**json.loads(raw)) if raw else None

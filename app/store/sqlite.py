@@ -344,6 +344,11 @@ class SqliteStore:
         except sqlite3.IntegrityError as e:
             raise Conflict("idempotency key or certificate id exists already") from e
 
+    def forget_idempotency_without(self, prefix: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM idempotency WHERE substr(request_hash, 1, ?) != ?", (len(prefix), prefix))
+            return int(cur.rowcount)
+
     def get_idempotency(self, authority: str, key: str) -> IdempotencyRecord | None:
         rows = self._read("SELECT * FROM idempotency WHERE authority = ? AND key = ?", (authority, key))
         return IdempotencyRecord(*rows[0]) if rows else None

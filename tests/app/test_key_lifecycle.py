@@ -76,3 +76,47 @@ def test_key_changes_are_audited_with_the_change(tmp_path, store):
     with pytest.raises(ServiceError) as e:
         service.withdraw_key("510321", "AAAAAAAAAAA", reason="x", actor="admin", now=NOW)
     assert e.value.status == 404 and e.value.code == "key_not_found"
+
+
+def test_cli_withdrawal_then_api_rotation_on_a_running_server_keeps_both_changes(tmp_path):
+    """The bug this replaces: the server's stale key ring re-published the withdrawn key and lost the CLI's key."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import ROOT, start_hcert, stop
+
+    data = tmp_path / "data"
+    proc, url = start_hcert(data)
+
+    def hcert(*args):
+        r = subprocess.run(
+            [sys.executable, "-m", "app", "--data-dir", str(data), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    try:
+        admin = hcert("operator", "create", "--authority", "510321", "--name", "boss", "--role", "authority_admin")
+        h = {"Authorization": f"Bearer {admin.strip()}"}
+        # The server has loaded the ring: it signs with the first key.
+        first = httpx.post(f"{url}/v1/certificates", json=WORKER, headers=h).json()["kid"]
+        hcert("key", "withdraw", "--authority", "510321", first, "--reason", "laptop stolen")
+        cli_key = next(
+            k["kid"] for k in httpx.get(f"{url}/.well-known/jwks.json").json()["keys"] if k["hcert_state"] == "active"
+        )
+        r = httpx.post(f"{url}/v1/authorities/510321/keys/rotate", headers=h)
+        assert r.status_code == 200, r.text
+        api_key = r.json()["kid"]
+        states = {k["kid"]: k["hcert_state"] for k in httpx.get(f"{url}/.well-known/jwks.json").json()["keys"]}
+        assert states == {first: "withdrawn", cli_key: "retired", api_key: "active"}
+        assert httpx.post(f"{url}/v1/certificates", json=WORKER, headers=h).json()["kid"] == api_key
+        pems = {p.stem for p in (data / "keys" / "510321").glob("*.pem")}
+        assert pems == {api_key}
+    finally:
+        stop(proc)

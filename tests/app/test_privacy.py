@@ -215,3 +215,26 @@ def test_subject_key_is_never_seen_empty_or_partial(tmp_path):
     assert len(set(seen)) == 1 and len(seen[0]) == 64
     assert stat.S_IMODE((data / "subject.key").stat().st_mode) == 0o600
     assert [p.name for p in data.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_idempotency_records_keep_a_keyed_hash_and_older_unkeyed_ones_are_dropped(tmp_path):
+    from app.service import IssuingService
+    from app.settings import Settings
+    from app.store import IdempotencyRecord, open_store
+
+    rows = [{**WORKER, "resident_id": SINGLE}]
+    a = IssuingService(Settings(data_dir=tmp_path / "a"), open_store("sqlite", path=str(tmp_path / "a.db")))
+    b = IssuingService(Settings(data_dir=tmp_path / "b"), open_store("sqlite", path=str(tmp_path / "b.db")))
+    fa, fb = a.request_fingerprint("one", rows), b.request_fingerprint("one", rows)
+    assert fa.startswith("k1:") and fa != fb, "without the server secret the hash cannot be recomputed"
+    assert fa == a.request_fingerprint("one", [dict(reversed(list(rows[0].items())))])  # canonical
+    assert fa != a.request_fingerprint("one", [{**rows[0], "resident_id": BATCH}])
+    assert fa != a.request_fingerprint("application/json", rows)
+    # A record written by an older version (unkeyed SHA-256 of the raw body) is gone at the next start.
+    legacy = IdempotencyRecord("510321", "old", "ab" * 32, 201, "{}", 0)
+    a.store.commit_issue([], [], legacy)
+    a.store.close()
+    again = IssuingService(Settings(data_dir=tmp_path / "a"), open_store("sqlite", path=str(tmp_path / "a.db")))
+    assert again.store.get_idempotency("510321", "old") is None
+    again.store.close()
+    b.store.close()

@@ -213,3 +213,15 @@ def test_audit_head_and_listener_follow_every_committed_append(store):
     assert store.audit_head() == (2 + 1, entries[-1][1])
     assert heard == [(1, entries[0][1], T + 1), (3, entries[2][1], T + 2)]
     store.audit_listener = None
+
+
+def test_idempotency_records_without_the_keyed_prefix_are_forgotten(store):
+    old = IdempotencyRecord("510321", "old", "3f" * 32, 201, "{}", T)
+    new = IdempotencyRecord("510321", "new", "k1:" + "ab" * 32, 201, "{}", T)
+    store.commit_issue([record("j1")], [ev()], old)
+    store.commit_issue([record("j2", idx=2)], [ev()], new)
+    assert store.forget_idempotency_without("k1:") == 1
+    assert store.get_idempotency("510321", "old") is None
+    assert store.get_idempotency("510321", "new") == new
+    assert store.get_certificate("510321", "j1") is not None  # only the record of the request goes
+    assert store.forget_idempotency_without("k1:") == 0
