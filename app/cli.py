@@ -379,14 +379,35 @@ def cmd_trust_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_publish(args: argparse.Namespace) -> int:
+    from hcert_verifier import BundleError, load_roots
+
     from .trust import TrustNetwork
 
-    network = TrustNetwork(_service(args))
-    network.publish_trust_list(Path(args.file).read_text("ascii"))
+    try:
+        token = Path(args.file).read_text("ascii")
+    except (OSError, UnicodeDecodeError) as e:
+        raise _Usage(f"cannot read trust list {args.file}: {getattr(e, 'strerror', None) or e}") from e
+    roots = None
     if args.roots:
-        network.dir.joinpath("roots.json").write_text(Path(args.roots).read_text("utf-8"))
-    print("trust list published; the next bundle carries it")
+        try:
+            roots = load_roots(args.roots)
+        except BundleError as e:
+            raise _Usage(f"{e.reason} ({args.roots})") from e
+    network = TrustNetwork(_service(args))
+    version = network.publish_verified(token, roots=roots, now=_now())
+    print(f"trust list version {version} verified as a device would and published; the next bundle carries it")
     return EXIT_OK
+
+
+def cmd_network_pull(args: argparse.Namespace) -> int:
+    from .network import pull
+    from .trust import TrustNetwork
+
+    report = pull(TrustNetwork(_service(args)), now=_now())
+    for line in report.failed:
+        print(f"hcert: {line}", file=sys.stderr)
+    print(f"network pull: {report.summary()}")
+    return EXIT_FAIL if report.failed else EXIT_OK
 
 
 def cmd_rules_sign(args: argparse.Namespace) -> int:
@@ -529,10 +550,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--output", "-o")
     c.add_argument("--publish", action="store_true", help="install it on this server")
     c.set_defaults(func=cmd_trust_sign)
-    c = t.add_parser("publish", help="install a signed trust list on this server")
+    c = t.add_parser("publish", help="check a signed trust list as a device would, then install it on this server")
     c.add_argument("file")
-    c.add_argument("--roots", help="the roots.json this server pins for its own /v1/verify")
+    c.add_argument("--roots", help="the roots.json devices pin (default: the roots this server already pins)")
     c.set_defaults(func=cmd_trust_publish)
+
+    nw = sub.add_parser("network", help="other hcert servers").add_subparsers(dest="sub", required=True)
+    c = nw.add_parser(
+        "pull",
+        help="fetch, verify and store the status lists and rules other servers publish (for the bundle); "
+        "exit 1 if any source failed (its last good copy is kept)",
+    )
+    c.set_defaults(func=cmd_network_pull)
 
     ru = sub.add_parser("rules", help="destination rules").add_subparsers(dest="sub", required=True)
     c = ru.add_parser("sign", help="validate, sign with the province's rule key, and publish")

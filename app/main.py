@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -13,8 +14,9 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
+from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
-from .routes import admin, certificates, ops, scan, status, trust
+from .routes import admin, certificates, network, ops, scan, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
 from .store import Store, open_store
@@ -111,9 +113,14 @@ def create_app(
             TrustNetwork(service).ensure_development_network(now=app.state.clock())
         app.state.service = service
         app.state.trust = TrustNetwork(service)
+        puller = None
+        if settings.pull_interval > 0:
+            puller = asyncio.create_task(pull_forever(app.state.trust, app.state.clock, settings.pull_interval))
         try:
             yield
         finally:
+            if puller is not None:
+                puller.cancel()
             if store is None:
                 opened.close()
 
@@ -126,7 +133,7 @@ def create_app(
     app.state.clock = clock or (lambda: dt.datetime.now(dt.UTC))
     app.state.metrics = Metrics()
     install_handlers(app)
-    for module in (certificates, status, trust, admin, ops):
+    for module in (certificates, status, network, trust, admin, ops):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     app.include_router(scan.router)
 

@@ -39,6 +39,9 @@ class Settings:
     #: Development material on an empty store (a development authority, a development national
     #: root with its private key in ``<data_dir>/root``, sample rules): only with ``HCERT_DEV=1``
     #: or ``hcert serve --dev``. Never in production.
+    #: Seconds between two background pulls of other servers' status lists and rules
+    #: (``HCERT_PULL_INTERVAL``; 0, the default, leaves it to ``hcert network pull``).
+    pull_interval: float = field(default_factory=lambda: float(_env("PULL_INTERVAL", "0")))
     dev: bool = field(default_factory=lambda: _env("DEV", "").lower() in ("1", "true", "yes", "on"))
     #: Days a new or rotated operator credential stays valid.
     credential_days: int = field(default_factory=lambda: int(_env("CREDENTIAL_DAYS", "90")))

@@ -20,7 +20,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, RuleSet, TrustError, json_compact
+from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, Bundle, RuleSet, TrustError, json_compact
+from hcert_verifier._files import write_atomic
+from hcert_verifier.trustlist import TrustList
 from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
 from .service import IssuingService, ServiceError
@@ -196,6 +198,7 @@ class TrustNetwork:
         self.dir = service.settings.data_dir / "trust"
         self._lock = threading.Lock()
         self._bundle: tuple[str, str, int, str] | None = None  # (token, etag, made at, state digest)
+        self._trust_cache: tuple[str, TrustList] | None = None  # (trust list and roots digest, verified)
 
     # -- keys ------------------------------------------------------------------
     @property
@@ -223,9 +226,70 @@ class TrustNetwork:
 
     # -- publishing --------------------------------------------------------------
     def publish_trust_list(self, token: str) -> None:
-        """Install a root-signed trust list (made by ``hcert trust sign``) for the bundle."""
+        """Install a root-signed trust list as it is (see :meth:`publish_verified` for the checked way)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "trustlist.jwt").write_text(token.strip() + "\n", encoding="ascii")
+        write_atomic(self.dir / "trustlist.jwt", token.strip().encode("ascii") + b"\n")
+
+    def publish_verified(self, token: str, *, roots: list[dict[str, Any]] | None, now: dt.datetime) -> int:
+        """Check a trust list as a device would, then install it (and ``roots`` as this server's pins).
+
+        The signature must chain to ``roots`` (default: the roots this server
+        already pins); its version must not be older than the published one (an
+        equal version must be the same list); and the bundle this server would
+        then serve must load on a device pinning those roots (this server's
+        bundle signer listed, every rule and status list verifying). Returns the
+        version. Raises :class:`ServiceError` ``trust_list_invalid`` (422) and
+        changes nothing when any check fails.
+        """
+        from hcert_verifier import BundleError, HcertError
+        from hcert_verifier.trustlist import TrustList
+
+        token = token.strip()
+        if roots is None:
+            try:
+                roots = self.roots()
+            except BundleError as e:
+                raise ServiceError(
+                    "trust_list_invalid", "this server pins no roots yet: give --roots roots.json", 422
+                ) from e
+        try:
+            candidate = TrustList.load(token, roots)
+        except HcertError as e:
+            raise ServiceError("trust_list_invalid", f"not signed by a pinned root: {e.reason}", 422) from e
+        current = self._published_version()
+        if current is not None and (
+            candidate.version < current[0] or (candidate.version == current[0] and token != current[1])
+        ):
+            raise ServiceError(
+                "trust_list_invalid",
+                f"version {candidate.version} does not replace the published version {current[0]}",
+                422,
+            )
+        try:
+            bundle_token = self._make_bundle(token, now=now, verified=candidate, version=0)
+            Bundle.load(bundle_token, roots)
+        except HcertError as e:
+            raise ServiceError(
+                "trust_list_invalid", f"devices would refuse the bundle made with it: {e.reason}", 422
+            ) from e
+        self.publish_trust_list(token)
+        if roots is not None:
+            write_atomic(self.dir / "roots.json", json.dumps({"roots": roots}, indent=2).encode())
+        return candidate.version
+
+    def _published_version(self) -> tuple[int, str] | None:
+        path = self.dir / "trustlist.jwt"
+        if not path.exists():
+            return None
+        token = path.read_text("ascii").strip()
+        from hcert_verifier import HcertError, b64url_decode, inflate, json_object
+
+        try:
+            payload = json_object(inflate(b64url_decode(token.split(".")[1], "trust list"), 64 << 20), "trust list")
+        except (HcertError, IndexError):  # a damaged published file is replaced by a good one
+            return None
+        version = payload.get("version")
+        return (version, token) if type(version) is int else None
 
     def sign_rules(self, province: str, rules: dict[str, Any], *, now: dt.datetime) -> str:
         """Validate a province's rules, sign them with its rule key and publish them."""
@@ -265,10 +329,30 @@ class TrustNetwork:
                     out.append({"kid": r.kid, "iss": a.code, "at": r.withdrawn, "reason": r.reason})
         return out
 
-    def bundle(self, *, now: dt.datetime) -> tuple[str, str]:
-        """Return the current bundle and its ETag, re-made when anything in it changed or it aged."""
-        ts = _ts(now)
-        trust = self.trust_list()
+    def _verified_trust(self, trust: str) -> TrustList | None:
+        """Return the published trust list verified with the pinned roots; ``None`` without pins."""
+        from hcert_verifier import HcertError
+        from hcert_verifier.trustlist import TrustList
+
+        try:
+            roots = self.roots()
+        except HcertError:
+            return None
+        key = hashlib.sha256(json.dumps([trust, roots], sort_keys=True).encode()).hexdigest()
+        cached = self._trust_cache
+        if cached is None or cached[0] != key:
+            try:
+                cached = self._trust_cache = (key, TrustList.load(trust, roots))
+            except HcertError:
+                return None
+        return cached[1]
+
+    def _contents(
+        self, trust: str, *, now: dt.datetime, verified: TrustList | None
+    ) -> tuple[list[str], list[str], list[str], list[dict[str, Any]]]:
+        """Return (rules, status lists, their versions, withdrawals) for a bundle carrying ``trust``."""
+        from .network import remote_status_lists, verified_rules
+
         rules = (
             sorted(p.read_text("ascii").strip() for p in (self.dir / "rules").glob("*.jwt"))
             if (self.dir / "rules").exists()
@@ -288,25 +372,54 @@ class TrustNetwork:
                 token, etag = self.service.status_list(a.code, lst, now=now, kid=usable[0])
                 lists.append(token)
                 versions.append(etag)
-        withdrawn = self._withdrawn()
+        if verified is not None:
+            # Other servers' material (hcert network pull), and only what devices accept under this trust list.
+            rules = verified_rules(verified, rules)
+            remote = remote_status_lists(self, verified, at=_ts(now))
+            lists += remote
+            versions += [hashlib.sha256(t.encode()).hexdigest() for t in remote]
+        return rules, lists, versions, self._withdrawn()
+
+    def _make_bundle(self, trust: str, *, now: dt.datetime, verified: TrustList | None, version: int) -> str:
+        rules, lists, _, withdrawn = self._contents(trust, now=now, verified=verified)
+        return self._sign_bundle(trust, rules, lists, withdrawn, version=version, now=now)
+
+    def _sign_bundle(
+        self,
+        trust: str,
+        rules: list[str],
+        lists: list[str],
+        withdrawn: list[dict[str, Any]],
+        *,
+        version: int,
+        now: dt.datetime,
+    ) -> str:
+        ts = _ts(now)
+        payload = {
+            "format": "hcert-bundle/1",
+            "version": version,
+            "issued_at": ts,
+            "expires": ts + BUNDLE_VALIDITY,
+            "trust_list": trust,
+            "rules": rules,
+            "status_lists": lists,
+            "withdrawn": withdrawn,
+        }
+        self.bundle_ring.ensure(now=ts)
+        return sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
+
+    def bundle(self, *, now: dt.datetime) -> tuple[str, str]:
+        """Return the current bundle and its ETag, re-made when anything in it changed or it aged."""
+        ts = _ts(now)
+        trust = self.trust_list()
+        rules, lists, versions, withdrawn = self._contents(trust, now=now, verified=self._verified_trust(trust))
         digest = hashlib.sha256(json.dumps([trust, rules, versions, withdrawn], sort_keys=True).encode()).hexdigest()
         with self._lock:
             cached = self._bundle
             if cached and cached[3] == digest and ts - cached[2] < BUNDLE_REFRESH:
                 return cached[0], cached[1]
             version = max(ts, (cached[2] + 1) if cached else 0)
-            payload = {
-                "format": "hcert-bundle/1",
-                "version": version,
-                "issued_at": ts,
-                "expires": ts + BUNDLE_VALIDITY,
-                "trust_list": trust,
-                "rules": rules,
-                "status_lists": lists,
-                "withdrawn": withdrawn,
-            }
-            self.bundle_ring.ensure(now=ts)
-            token = sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
+            token = self._sign_bundle(trust, rules, lists, withdrawn, version=version, now=now)
             etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
             self._bundle = (token, etag, ts, digest)
             return token, etag

@@ -1,0 +1,299 @@
+"""Several hcert servers, one network: the distribution server pulls what other servers publish.
+
+Every authority in the trust list has a ``base_url``: the hcert server that
+issues for it. The distribution server (the one devices sync from) fetches from
+each other server
+
+- ``GET <base_url>/v1/status/<authority>``: which status lists the authority has;
+- ``GET <base_url>/v1/status/<authority>/<list>``: each list (``sub`` must be exactly that URL);
+- ``GET <base_url>/v1/rules/<province>``: the province's signed rules, for a province whose
+  rule key this server does not hold.
+
+Nothing is stored before it verifies against the published, root-signed trust list as
+a device would verify it: a status list signed by a non-withdrawn key of its own
+authority, unexpired, with the full ``sub``; rules signed by the province's rule key.
+A copy older than the one in hand is refused (status lists by ``iat``, rules by
+``version``). A server that is down, slow or answers garbage leaves the last good copy
+in place. The bundle then carries these lists and rules next to the local ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hcert_verifier import HcertError, RuleSet, status_list_uri
+from hcert_verifier._files import write_atomic
+from hcert_verifier.bundle import MAX_BUNDLE
+from hcert_verifier.status import MAX_LIST_TOKEN
+from hcert_verifier.trustlist import TrustList
+
+from .service import ServiceError
+
+__all__ = [
+    "MAX_REMOTE_LISTS",
+    "PullReport",
+    "pull",
+    "pull_forever",
+    "remote_status_lists",
+    "verified_rules",
+    "verified_trust_list",
+]
+
+log = logging.getLogger("hcert.network")
+
+#: At most this many status lists are taken from one authority.
+MAX_REMOTE_LISTS = 256
+#: Largest answer read from another server (a list index, a status list or rules).
+MAX_FETCH = MAX_LIST_TOKEN
+#: One request's timeout and a pull's total deadline, in seconds.
+FETCH_TIMEOUT = 10.0
+PULL_DEADLINE = 120.0
+
+
+@dataclass
+class PullReport:
+    """What a pull did: objects stored, objects already current, and failures (each one line)."""
+
+    stored: list[str] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Return one line for the operator."""
+        return f"{len(self.stored)} stored, {len(self.current)} already current, {len(self.failed)} failed"
+
+
+class _Fetcher:
+    """GET with a per-request timeout, a size cap and a total deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = time.monotonic() + deadline
+
+    def get(self, url: str, accept: str) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _FetchError("the pull's total deadline passed")
+        request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310 - base URLs are checked
+        try:
+            with urllib.request.urlopen(request, timeout=min(FETCH_TIMEOUT, left)) as response:  # noqa: S310
+                body: bytes = response.read(MAX_FETCH + 1)
+        except urllib.error.HTTPError as e:
+            raise _FetchError(f"answered {e.code}") from e
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            raise _FetchError(f"unreachable: {getattr(e, 'reason', e)}") from e
+        if len(body) > MAX_FETCH:
+            raise _FetchError(f"answer larger than {MAX_FETCH} bytes")
+        if time.monotonic() > self.deadline:
+            raise _FetchError("the pull's total deadline passed")
+        return body
+
+
+class _FetchError(Exception):
+    pass
+
+
+def verified_trust_list(network: Any) -> TrustList:
+    """Return the published trust list, verified against the roots this server pins.
+
+    Raises :class:`ServiceError` ``no_trust_list`` (503) or ``trust_list_invalid`` (422).
+    """
+    token = network.trust_list()
+    try:
+        return TrustList.load(token, network.roots())
+    except HcertError as e:
+        raise ServiceError("trust_list_invalid", f"the published trust list does not verify: {e.reason}", 422) from e
+
+
+def _remote_dir(network: Any) -> Path:
+    return Path(network.dir) / "remote" / "status"
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def pull(network: Any, *, now: dt.datetime, deadline: float = PULL_DEADLINE) -> PullReport:
+    """Fetch, verify and store other servers' status lists and rules; return what happened.
+
+    ``network`` is the server's :class:`app.trust.TrustNetwork`. Raises
+    :class:`ServiceError` only when there is no valid trust list to check against.
+    """
+    trust = verified_trust_list(network)
+    settings = network.service.settings
+    own_url = settings.base_url.rstrip("/")
+    local = {a.code for a in network.service.store.list_authorities()}
+    fetch = _Fetcher(deadline)
+    report = PullReport()
+    at = int(now.timestamp())
+    for authority in sorted(trust.authorities.values(), key=lambda a: a.id):
+        if authority.id in local or authority.base_url == own_url:
+            continue
+        _pull_status(network, trust, authority.id, authority.base_url, fetch, report, at)
+    for province in sorted(trust.rule_signers):
+        if (settings.key_root / "_rules" / province).is_dir():
+            continue  # this server signs that province's rules itself
+        sources = sorted(
+            {a.base_url for a in trust.authorities.values() if a.id.startswith(province) and a.base_url != own_url}
+        )
+        for base_url in sources:
+            if _pull_rules(network, trust, province, base_url, fetch, report):
+                break
+    for line in report.failed:
+        log.warning("network pull: %s", line)
+    return report
+
+
+def _pull_status(
+    network: Any, trust: TrustList, iss: str, base_url: str, fetch: _Fetcher, report: PullReport, at: int
+) -> None:
+    index_url = f"{base_url}/v1/status/{iss}"
+    try:
+        index = json.loads(fetch.get(index_url, "application/json"))
+        lists = index.get("lists") if isinstance(index, dict) else None
+        if not isinstance(lists, list) or not all(type(n) is int and 0 <= n <= 1_000_000 for n in lists):
+            raise _FetchError('the answer is not {"lists": [list numbers]}')
+    except (_FetchError, ValueError) as e:
+        report.failed.append(f"{index_url}: {e}")
+        return
+    for lst in sorted(set(lists))[:MAX_REMOTE_LISTS]:
+        url = status_list_uri(base_url, iss, lst)
+        try:
+            token = fetch.get(url, "application/statuslist+jwt").decode("ascii").strip()
+            fetched = trust.open_status_list(token, at=at)
+            if (fetched.iss, fetched.lst) != (iss, lst):
+                raise _FetchError(f"the list is {fetched.iss}/{fetched.lst}")
+        except (_FetchError, HcertError, UnicodeDecodeError) as e:
+            reason = getattr(e, "reason", None) or str(e)
+            report.failed.append(f"{url}: {reason}; the last good copy is kept")
+            continue
+        path = _remote_dir(network) / iss / f"{lst}.jwt"
+        held = _read_token(path)
+        if held == token:
+            report.current.append(url)
+            continue
+        if held is not None:
+            try:
+                older = trust.open_status_list(held)
+            except HcertError:
+                older = None  # a copy that no longer verifies (trust list changed) is replaced
+            if older is not None and older.issued_at > fetched.issued_at:
+                report.failed.append(f"{url}: older than the copy in hand (iat {fetched.issued_at}); kept")
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, token.encode("ascii") + b"\n")
+        report.stored.append(url)
+
+
+def _pull_rules(
+    network: Any, trust: TrustList, province: str, base_url: str, fetch: _Fetcher, report: PullReport
+) -> bool:
+    url = f"{base_url}/v1/rules/{province}"
+    try:
+        token = fetch.get(url, "application/jwt").decode("ascii").strip()
+        rules = trust.open_rules(token, province)
+    except (_FetchError, HcertError, UnicodeDecodeError) as e:
+        reason = getattr(e, "reason", None) or str(e)
+        report.failed.append(f"{url}: {reason}; the last good copy is kept")
+        return False
+    path = Path(network.dir) / "rules" / f"{province}.jwt"
+    held = _read_token(path)
+    if held == token:
+        report.current.append(url)
+        return True
+    if held is not None:
+        try:
+            older: RuleSet | None = trust.open_rules(held, province)
+        except HcertError:
+            older = None
+        if older is not None and older.version >= rules.version:
+            report.failed.append(f"{url}: version {rules.version} is not newer than {older.version} in hand; kept")
+            return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, token.encode("ascii") + b"\n")
+    report.stored.append(url)
+    return True
+
+
+def remote_status_lists(network: Any, trust: TrustList, *, at: int) -> list[str]:
+    """Return the stored status lists of other servers' authorities that devices would accept now.
+
+    Each is verified again against the current trust list (a key withdrawn since,
+    an authority removed, a base URL changed, an expired list: left out, so one
+    stale copy never makes devices refuse the whole bundle). The result is
+    remembered until the files, the trust list or the five-minute window change.
+    """
+    root = _remote_dir(network)
+    if not root.is_dir():
+        return []
+    local = {a.code for a in network.service.store.list_authorities()}
+    paths = [p for p in sorted(root.glob("*/*.jwt")) if p.parent.name not in local]
+    state = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        state.append((str(path), info.st_mtime_ns, info.st_size))
+    key = (tuple(state), at // 300)
+    cached = getattr(network, "_remote_cache", None)
+    if cached is not None and cached[0] is trust and cached[1] == key:
+        return list(cached[2])
+    out = []
+    for path in paths:
+        token = _read_token(path)
+        if token is None:
+            continue
+        try:
+            lst = trust.open_status_list(token, at=at)
+        except HcertError:
+            continue
+        if lst.iss == path.parent.name:
+            out.append(token)
+    network._remote_cache = (trust, key, out)
+    return list(out)
+
+
+async def pull_forever(network: Any, clock: Any, interval: float) -> None:
+    """Pull every ``interval`` seconds until cancelled (``HCERT_PULL_INTERVAL``); failures are logged, never raised."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await asyncio.to_thread(pull, network, now=clock())
+        except ServiceError as e:
+            log.warning("network pull: %s: %s", e.code, e.message)
+        except Exception:  # the loop must outlive any single failure
+            log.exception("network pull failed")
+        else:
+            log.info("network pull: %s", report.summary())
+
+
+def verified_rules(trust: TrustList, tokens: list[str]) -> list[str]:
+    """Return the rule tokens devices would accept under ``trust`` (others are left out of the bundle)."""
+    out = []
+    for token in tokens:
+        try:
+            trust.open_rules(token, _unverified_province(token))
+        except (HcertError, IndexError):
+            continue
+        out.append(token)
+    return out
+
+
+def _unverified_province(token: str) -> str:
+    from hcert_verifier import b64url_decode, inflate, json_object
+
+    payload = json_object(inflate(b64url_decode(token.split(".")[1], "rules"), MAX_BUNDLE), "rules")
+    return str(payload.get("province", ""))

@@ -1,0 +1,40 @@
+"""What this server publishes for the rest of the network: its authorities' status list index, its rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from ..deps import Service
+from ..service import ServiceError
+
+router = APIRouter(tags=["network"])
+
+
+@router.get("/v1/status/{authority}", summary="Which status lists an authority publishes here")
+def status_index(service: Service, authority: Annotated[str, Path(pattern=r"^[0-9]{6,12}$")]) -> dict[str, Any]:
+    """`{"authority": ..., "lists": [0, 1, ...]}`; each list is at `/v1/status/{authority}/{list}`.
+
+    The distribution server reads it (`hcert network pull`) to fetch every list of an
+    authority whose trust-list `base_url` is this server.
+    """
+    service._require_authority(authority)
+    return {"authority": authority, "lists": service.store.status_lists(authority)}
+
+
+@router.get(
+    "/v1/rules/{province}",
+    summary="A province's signed destination rules",
+    response_class=Response,
+    responses={200: {"content": {"application/jwt": {}}}},
+)
+def rules(request: Request, province: Annotated[str, Path(pattern=r"^[1-8][0-9]$")]) -> Response:
+    """The `hcert-rules` token this server publishes for the province (`hcert rules sign`); 404 `rules_not_found`."""
+    path = request.app.state.trust.dir / "rules" / f"{province}.jwt"
+    try:
+        token = path.read_text("ascii").strip()
+    except FileNotFoundError as e:
+        raise ServiceError("rules_not_found", f"this server publishes no rules of province {province}", 404) from e
+    return Response(token, media_type="application/jwt", headers={"Cache-Control": "public, max-age=300"})
