@@ -22,6 +22,22 @@ class AuthorityIn(BaseModel):
     code: str = Field(pattern=r"^[0-9]{6,12}$", description="GB/T 2260 code (township authorities: 9 or 12 digits)")
     name_zh: str = Field(min_length=1, max_length=64)
     name_en: str = Field(min_length=1, max_length=128)
+    kinds: list[Literal["w", "f"]] | None = Field(default=None, description="kinds it may issue (default both)")
+    regions: list[str] | None = Field(
+        default=None, description="region-code prefixes of the residents it may certify (default: its own area)"
+    )
+
+
+class ScopeIn(BaseModel):
+    """What an authority may issue; an omitted member stays as it is."""
+
+    kinds: list[Literal["w", "f"]] | None = Field(default=None, description="w (return-to-work), f (freight test)")
+    regions: list[str] | None = Field(default=None, description="region-code prefixes inside the authority's area")
+
+
+def _authority_out(service: Any, a: Any) -> dict[str, Any]:
+    kinds, regions = service.scope_of(a)
+    return {"code": a.code, "name_zh": a.name_zh, "name_en": a.name_en, "kinds": list(kinds), "regions": list(regions)}
 
 
 class OperatorIn(BaseModel):
@@ -49,15 +65,26 @@ def _own(operator: Operator, code: str) -> None:
 def create_authority(
     body: Annotated[AuthorityIn, Body()], service: Service, operator: National, now: Clock
 ) -> dict[str, Any]:
-    """Creates the authority and its first signing key."""
-    a = service.create_authority(body.code, body.name_zh, body.name_en, actor=operator.id, now=now)
-    return {"code": a.code, "name_zh": a.name_zh, "name_en": a.name_en}
+    """Creates the authority, with its scope, and its first signing key."""
+    a = service.create_authority(
+        body.code, body.name_zh, body.name_en, actor=operator.id, now=now, kinds=body.kinds, regions=body.regions
+    )
+    return _authority_out(service, a)
 
 
 @router.get("", summary="List authorities")
 def list_authorities(service: Service, operator: Admin) -> list[dict[str, Any]]:
-    """Every registered authority."""
-    return [{"code": a.code, "name_zh": a.name_zh, "name_en": a.name_en} for a in service.store.list_authorities()]
+    """Every registered authority, with its scope."""
+    return [_authority_out(service, a) for a in service.store.list_authorities()]
+
+
+@router.put("/{code}/scope", summary="Change what an authority may issue (national admin)")
+def set_scope(
+    code: Code, body: Annotated[ScopeIn, Body()], service: Service, operator: National, now: Clock
+) -> dict[str, Any]:
+    """Issuing checks the new scope at once; export the province to carry it to the trust list. 422 `invalid_scope`."""
+    a = service.set_scope(code, kinds=body.kinds, regions=body.regions, actor=operator.id, now=now)
+    return _authority_out(service, a)
 
 
 @router.post("/{code}/operators", status_code=201, summary="Create an operator; the credential is shown once")

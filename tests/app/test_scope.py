@@ -156,3 +156,24 @@ def test_province_export_of_an_unknown_province_writes_nothing(tmp_path):
     assert len(r.stderr.splitlines()) == 1 and not out.exists()
     r = hcert(data, "province", "export", "--province", "4x")
     assert r.returncode == 1 and "invalid_province" in r.stderr
+
+
+def test_scope_over_the_api(app_client):
+    service = app_client.service
+    _, national = service.create_operator(None, "ndc", "national_admin", actor="t", now=NOW)
+    h = {"Authorization": f"Bearer {national}"}
+    made = app_client.post(
+        "/v1/authorities",
+        json={"code": "420100", "name_zh": "武汉", "name_en": "Wuhan", "kinds": ["f"]},
+        headers=h,
+    )
+    assert made.status_code == 201 and made.json()["kinds"] == ["f"] and made.json()["regions"] == ["4201"]
+    r = app_client.put("/v1/authorities/510321/scope", json={"kinds": ["f"]}, headers=h)
+    assert r.status_code == 200 and r.json()["kinds"] == ["f"] and r.json()["regions"] == ["510321"]
+    is_problem(app_client.post("/v1/certificates", json=WORKER), 403, "out_of_scope")
+    is_problem(
+        app_client.put("/v1/authorities/510321/scope", json={"regions": ["44"]}, headers=h), 422, "invalid_scope"
+    )
+    is_problem(app_client.put("/v1/authorities/510321/scope", json={"kinds": ["w"]}), 403, "forbidden")
+    listed = app_client.get("/v1/authorities", headers=h).json()
+    assert {a["code"]: a["kinds"] for a in listed} == {"420100": ["f"], "510321": ["f"]}
