@@ -212,8 +212,17 @@ def cmd_operator_expire(args: argparse.Namespace) -> int:
 def cmd_key_list(args: argparse.Namespace) -> int:
     service = _service(args)
     service._require_authority(args.authority)
+
+    def iso(ts: int) -> str:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
     for r in service.ring(args.authority).records:
-        print(f"{r.kid}\t{r.state}\tcreated {dt.datetime.fromtimestamp(r.created, dt.UTC).isoformat()}")
+        line = f"{r.kid}\t{r.state}\tcreated {iso(r.created)}"
+        if r.retired is not None:
+            line += f"\tretired {iso(r.retired)}"
+        if r.withdrawn is not None:
+            line += f"\twithdrawn {iso(r.withdrawn)}"
+        print(line)
     return EXIT_OK
 
 

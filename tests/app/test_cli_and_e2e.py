@@ -43,6 +43,7 @@ def test_cli_admin_commands(tmp_path):
     assert r.returncode == 0 and "new active key" in r.stdout
     r = hcert(data, "key", "list", "--authority", "420100")
     assert [line.split("\t")[1] for line in r.stdout.splitlines()] == ["active", "retired"]
+    assert r.stdout.splitlines()[1].split("\t")[3].startswith("retired 20")
     r = hcert(data, "jwks")
     assert len(json.loads(r.stdout)["keys"]) == 2
     r = hcert(data, "audit", "verify")
