@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hcert_verifier import __version__
+
 from .metrics import Metrics
 from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
@@ -126,7 +128,7 @@ def create_app(
 
     app = FastAPI(
         title="hcert issuing service",
-        version="1.0.0",
+        version=__version__,
         summary="Cross-provincial health certificate mutual recognition: issuing, status lists, keys.",
         lifespan=lifespan,
     )
