@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hcert_verifier import __version__
 
+from .headers import SecurityHeaders
 from .metrics import Metrics
 from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
@@ -144,4 +145,6 @@ def create_app(
     # gzip on the wire takes most of that overhead back.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost, so that every answer carries them, the body limit's 413 too.
+    app.add_middleware(SecurityHeaders)
     return app
