@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _service(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
-    """Open the store of ``--data-dir``; only ``serve`` and ``authority create`` may make a new one.
+    """Open the store of ``--data-dir``; only ``serve``, ``authority create`` and ``bundle --signers`` make a new one.
 
     Every other command refuses a data directory that does not exist: a mistyped
     ``--data-dir`` must not silently stand up an empty store.
@@ -41,7 +41,7 @@ def _service(args: argparse.Namespace, *, create: bool = False):  # type: ignore
         if not create:
             raise _Usage(
                 f"no data directory {settings.data_dir}: check --data-dir or $HCERT_DATA_DIR "
-                "(`hcert serve` or `hcert authority create` makes a new one)"
+                "(`hcert serve`, `hcert authority create` or `hcert bundle --signers` makes a new one)"
             )
         print(f"hcert: new data directory {settings.data_dir}", file=sys.stderr)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -454,7 +454,8 @@ def cmd_rules_sign(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .trust import TrustNetwork
 
-    network = TrustNetwork(_service(args))
+    # `bundle --signers` is a distribution server's first command: it may start the store.
+    network = TrustNetwork(_service(args, create=args.signers))
     if args.signers:
         print(json.dumps({"keys": network.bundle_signers(now=_now())}, indent=2))
         return EXIT_OK
