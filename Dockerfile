@@ -3,14 +3,17 @@
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
+ENV PIP_NO_CACHE_DIR=1
+COPY requirements/ requirements/
+COPY scripts/install-wheels scripts/
 COPY verifier/ verifier/
 COPY app/ app/
 COPY issuer/ issuer/
 COPY keys/ keys/
-COPY pyproject.toml README.md ./
-RUN python -m venv /opt/hcert \
- && /opt/hcert/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/hcert/bin/pip install --no-cache-dir "./verifier[image]" .
+COPY pyproject.toml setup.py README.md ./
+# Both wheels built from this tree, third-party packages from requirements/runtime.lock
+# (hashes): tests/app/test_wheel.py runs this same script and then the installed service.
+RUN scripts/install-wheels /opt/hcert
 
 FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 hcert \

@@ -27,11 +27,23 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _service(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _service(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
+    """Open the store of ``--data-dir``; only ``serve``, ``authority create`` and ``bundle --signers`` make a new one.
+
+    Every other command refuses a data directory that does not exist: a mistyped
+    ``--data-dir`` must not silently stand up an empty store.
+    """
     from .service import IssuingService, data_path
     from .store import open_store
 
     settings = _settings(args)
+    if not settings.data_dir.is_dir():
+        if not create:
+            raise _Usage(
+                f"no data directory {settings.data_dir}: check --data-dir or $HCERT_DATA_DIR "
+                "(`hcert serve`, `hcert authority create` or `hcert bundle --signers` makes a new one)"
+            )
+        print(f"hcert: new data directory {settings.data_dir}", file=sys.stderr)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
     return IssuingService(settings, store)
@@ -51,7 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("HCERT_BASE_URL", f"http://{args.host}:{args.port}")
     if args.dev:
         os.environ["HCERT_DEV"] = "1"
-    service = _service(args)
+    _check_listen(args.host, args.port)
+    service = _service(args, create=True)
     dev = service.settings.dev
     created = service.ensure_development_setup(now=_now()) if dev else None
     roots = None
@@ -103,8 +116,24 @@ def _csv_arg(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Fail (``cannot_listen``) before announcing anything when the address cannot be bound."""
+    import socket
+
+    from .service import ServiceError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as e:
+        raise ServiceError("cannot_listen", f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+
 def cmd_authority_create(args: argparse.Namespace) -> int:
-    service = _service(args)
+    service = _service(args, create=True)
     a = service.create_authority(
         args.code,
         args.name_zh,
@@ -434,7 +463,8 @@ def cmd_rules_sign(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .trust import TrustNetwork
 
-    network = TrustNetwork(_service(args))
+    # `bundle --signers` is a distribution server's first command: it may start the store.
+    network = TrustNetwork(_service(args, create=args.signers))
     if args.signers:
         print(json.dumps({"keys": network.bundle_signers(now=_now())}, indent=2))
         return EXIT_OK
@@ -450,6 +480,31 @@ class _Usage(Exception):
     pass
 
 
+def cmd_example(args: argparse.Namespace) -> int:
+    """Print an example application; the driver's test is stamped 6 hours before ``--at`` (default now)."""
+    from hcert_verifier import CST
+    from issuer import EXAMPLE_DRIVER, EXAMPLE_WORKER
+
+    if args.kind == "worker":
+        example = dict(EXAMPLE_WORKER)
+    else:
+        at = _parse_at(args.at) if args.at else _now()
+        sampled = (at - dt.timedelta(hours=6)).astimezone(CST).replace(microsecond=0)
+        example = {**EXAMPLE_DRIVER, "sampled_at": sampled.isoformat()}
+    print(json.dumps(example, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _parse_at(text: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError as e:
+        raise _Usage(f"--at {text!r} is not an ISO-8601 time") from e
+    if at.tzinfo is None:
+        raise _Usage(f"--at {text!r} needs a time zone, e.g. 2020-03-10T09:00:00+08:00")
+    return at
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``hcert`` argument parser."""
     p = argparse.ArgumentParser(prog="hcert", description="hcert issuing service: run it and administer it.")
@@ -459,9 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the HTTP service with uvicorn")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     s.add_argument(
         "--dev",
         action="store_true",
@@ -587,6 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--output", "-o")
     c.set_defaults(func=cmd_openapi)
     sub.add_parser("jwks", help="print the JWKS of every authority").set_defaults(func=cmd_jwks)
+    c = sub.add_parser("example", help="print an example application (README); the driver's test is fresh")
+    c.add_argument("kind", choices=["worker", "driver"])
+    c.add_argument("--at", help="stamp the driver's test 6 hours before this ISO-8601 time (default: now)")
+    c.set_defaults(func=cmd_example)
     return p
 
 
@@ -601,7 +660,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Everything hcert writes (database, keys, trust files) is for its own user only.
     umask = os.umask(0o077)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a reader that went away is handled below
+        return code
+    except BrokenPipeError:
+        # `hcert ... | head`: the reader stopped reading. Stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so that the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAIL
     except KeyRingError as e:
         print(f"hcert: {e.code}: {e}", file=sys.stderr)
         return EXIT_FAIL

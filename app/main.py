@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hcert_verifier import __version__
+
+from .headers import SecurityHeaders
 from .metrics import Metrics
 from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
@@ -126,7 +129,7 @@ def create_app(
 
     app = FastAPI(
         title="hcert issuing service",
-        version="1.0.0",
+        version=__version__,
         summary="Cross-provincial health certificate mutual recognition: issuing, status lists, keys.",
         lifespan=lifespan,
     )
@@ -142,4 +145,6 @@ def create_app(
     # gzip on the wire takes most of that overhead back.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost, so that every answer carries them, the body limit's 413 too.
+    app.add_middleware(SecurityHeaders)
     return app

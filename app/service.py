@@ -617,11 +617,50 @@ class IssuingService:
             return stored.status_code, stored.body, True
         return status, body, False
 
+    # -- what a clerk sees ---------------------------------------------------------------
+    def withdrawn_key(self, record: CertificateRecord) -> KeyRecord | None:
+        """Return the key record if the certificate's signing key is withdrawn (devices refuse it), else ``None``."""
+        return next(
+            (k for k in self.ring(record.authority).records if k.kid == record.kid and k.state == "withdrawn"), None
+        )
+
+    def shown_status(self, record: CertificateRecord) -> tuple[str, str | None]:
+        """Return ``(status, reason)`` as devices will judge the certificate.
+
+        ``key_withdrawn`` (the code devices give) when its signing key is withdrawn,
+        whatever the stored status; else the stored status and its reason.
+        """
+        key = self.withdrawn_key(record)
+        if key is not None:
+            why = f": {key.reason}" if key.reason else ""
+            return "key_withdrawn", f"signing key {key.kid} withdrawn{why}; re-issue"
+        return record.status, record.status_reason
+
+    def require_printable(self, record: CertificateRecord) -> None:
+        """Refuse (409 ``key_withdrawn``) to hand out a QR code that every device refuses."""
+        if self.withdrawn_key(record) is not None:
+            raise ServiceError(
+                "key_withdrawn",
+                f"certificate {record.jti} was signed with withdrawn key {record.kid}: devices refuse it; re-issue it",
+                409,
+            )
+
     def describe(self, record: CertificateRecord, *, qr_text: str | None = None) -> dict[str, Any]:
-        """Return the API view of a certificate record."""
+        """Return the API view of a certificate record.
+
+        A certificate whose signing key is withdrawn shows status ``key_withdrawn``
+        and carries no token, QR text or image links: devices refuse it.
+        """
         from hcert_verifier import qr_encode, unmask_display
 
         base = f"/v1/certificates/{record.jti}"
+        status, reason = self.shown_status(record)
+        if status == "key_withdrawn":
+            token = qr = None
+            links = {"print": f"{base}/print"}
+        else:
+            token, qr = record.token, qr_text or qr_encode(record.token)
+            links = {"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "print": f"{base}/print"}
         return {
             "id": record.jti,
             "kind": {"w": "return-to-work", "f": "freight-test"}[record.kind],
@@ -629,13 +668,13 @@ class IssuingService:
             "masked_id": unmask_display(record.masked_id),
             "issued_at": dt.datetime.fromtimestamp(record.issued_at, dt.UTC).isoformat(),
             "expires": dt.datetime.fromtimestamp(record.expires, dt.UTC).isoformat(),
-            "status": record.status,
-            "status_reason": record.status_reason,
+            "status": status,
+            "status_reason": reason,
             "kid": record.kid,
             "batch": record.batch,
-            "token": record.token,
-            "qr_text": qr_text or qr_encode(record.token),
-            "links": {"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "print": f"{base}/print"},
+            "token": token,
+            "qr_text": qr,
+            "links": links,
         }
 
     def certificate(self, authority: str, jti: str) -> CertificateRecord:

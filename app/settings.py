@@ -51,6 +51,9 @@ class Settings:
     signin_max_per_client: int = field(default_factory=lambda: int(_env("SIGNIN_MAX_PER_CLIENT", "20")))
     #: ...or one credential has.
     signin_max_per_credential: int = field(default_factory=lambda: int(_env("SIGNIN_MAX_PER_CREDENTIAL", "5")))
+    #: Who may read ``/metrics``: with a token, requests bearing ``Authorization: Bearer <token>``;
+    #: without one, nobody (404). ``HCERT_METRICS_TOKEN`` (docs/OPERATIONS.md, Monitoring).
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get("HCERT_METRICS_TOKEN") or None)
 
     @property
     def key_root(self) -> Path:

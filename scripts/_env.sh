@@ -4,7 +4,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 stamp="$VENV/.hcert-installed"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/verifier/pyproject.toml" | sha256sum | cut -c1-16)-${1:-run}"
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/verifier/pyproject.toml" | sha256sum | cut -c1-16)-${1:-run}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi

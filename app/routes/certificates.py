@@ -7,7 +7,7 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -15,8 +15,10 @@ from pydantic import BaseModel, Field
 from issuer import EXAMPLE_WORKER
 
 from ..deps import Clock, MetricsDep, Service, Staff
+from ..headers import PRINT_CSP
 from ..pages import certificate_page, print_sheet
-from ..service import ServiceError
+from ..service import IssuingService, ServiceError
+from ..store import CertificateRecord
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
@@ -89,10 +91,7 @@ async def issue_one(
 ) -> JSONResponse:
     """Check eligibility and sign. 201 with id, token, QR text and image links; 422 naming every bad field."""
     raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ServiceError("invalid_json", "the body is not JSON", 400) from e
+    data = await run_in_threadpool(_parse_json, raw)
     if not isinstance(data, dict):
         raise ServiceError("invalid_request", "the body must be one application object", 422)
     assert operator.authority is not None
@@ -130,7 +129,78 @@ async def issue_one(
 _CSV_COLUMNS = set(_APPLICATION_SCHEMA["properties"])
 
 
-def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
+#: Deepest JSON nesting an application can have ({"applications": [{"symptoms": [...]}]}), with room.
+MAX_JSON_DEPTH = 16
+
+
+#: Most JSON values (counted by their separating commas) one application may hold; far
+#: above a real one (about 20 fields, a few symptoms), and it bounds the parse of a batch.
+MAX_JSON_VALUES_PER_ROW = 64
+
+
+def _parse_json(raw: bytes, *, rows: int = 1) -> Any:
+    """Return the parsed body of at most ``rows`` applications.
+
+    400 ``invalid_json``; 422 ``too_deep`` past :data:`MAX_JSON_DEPTH`; 422
+    ``too_many_rows`` (a batch) or ``too_many_values`` (one application) when the body
+    holds more values than that many applications can: counted before parsing, at C
+    speed, because the parser holds the interpreter lock for as long as it runs.
+    """
+    if raw.count(b",") > rows * MAX_JSON_VALUES_PER_ROW:
+        if rows > 1:
+            raise _too_many(rows)
+        raise ServiceError("too_many_values", "the application holds far more values than an application has", 422)
+    try:
+        data = json.loads(raw)
+    except RecursionError as e:
+        raise _too_deep() from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ServiceError("invalid_json", "the body is not JSON", 400) from e
+    # Iterative walk: no recursion however deep, and cheap next to the parse.
+    level: list[Any] = [data]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return data
+    raise _too_deep()
+
+
+def _too_deep() -> ServiceError:
+    return ServiceError("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422)
+
+
+def _too_many(limit: int) -> ServiceError:
+    return ServiceError("too_many_rows", f"a batch has at most {limit} rows", 422)
+
+
+def _batch_rows(raw: bytes, content_type: str, limit: int) -> list[Any]:
+    """Return the rows of a batch body, refusing past ``limit`` rows without reading the rest."""
+    if content_type == "text/csv":
+        rows: Any = _rows_from_csv(raw, limit=limit)
+    else:
+        data = _parse_json(raw, rows=limit)
+        rows = data.get("applications") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise ServiceError(
+                "invalid_request",
+                'the body must be {"applications": [...]}',
+                422,
+                [{"field": "applications", "code": "required", "message": "a list of applications"}],
+            )
+    if not rows:
+        raise ServiceError("empty_batch", "the batch has no rows", 422)
+    if len(rows) > limit:
+        raise _too_many(limit)
+    return list(rows)
+
+
+def _rows_from_csv(raw: bytes, *, limit: int | None = None) -> list[dict[str, Any]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -150,8 +220,10 @@ def _rows_from_csv(raw: bytes) -> list[dict[str, Any]]:
             [{"row": 0, "field": c, "code": "unknown_column", "message": "not an application field"} for c in unknown],
         )
     try:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for row in reader:
+            if limit is not None and len(rows) == limit:
+                raise _too_many(limit)
             if None in row:
                 raise ServiceError(
                     "invalid_csv",
@@ -212,28 +284,11 @@ async def issue_batch(
     """Check every row, issue the good ones, report each bad row by number and field. Up to 500 rows."""
     raw = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    rows: Any
-    if content_type == "text/csv":
-        rows = _rows_from_csv(raw)
-    elif content_type == "application/json":
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ServiceError("invalid_json", "the body is not JSON", 400) from e
-        rows = data.get("applications") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise ServiceError(
-                "invalid_request",
-                'the body must be {"applications": [...]}',
-                422,
-                [{"field": "applications", "code": "required", "message": "a list of applications"}],
-            )
-    else:
+    if content_type not in ("text/csv", "application/json"):
         raise ServiceError("unsupported_media_type", "send application/json or text/csv", 415)
-    if not rows:
-        raise ServiceError("empty_batch", "the batch has no rows", 422)
-    if len(rows) > service.settings.max_batch_rows:
-        raise ServiceError("too_many_rows", f"a batch has at most {service.settings.max_batch_rows} rows", 422)
+    # Parsing and counting run off the event loop, and stop at the row cap: a
+    # million-row body costs no more than a full batch.
+    rows = await run_in_threadpool(_batch_rows, raw, content_type, service.settings.max_batch_rows)
     assert operator.authority is not None
     status, body, replayed = await run_in_threadpool(
         service.issue,
@@ -292,12 +347,11 @@ _IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
 def qr_image(jti: str, fmt: Literal["png", "svg"], service: Service, operator: Staff) -> Response:
-    """Rendered on first request, then cached."""
+    """Rendered on first request, then cached in the service (never by browsers: it carries the token)."""
     assert operator.authority is not None
     record = service.certificate(operator.authority, jti)
-    return Response(
-        service.render(record, fmt), media_type=_IMAGE_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"}
-    )
+    service.require_printable(record)
+    return Response(service.render(record, fmt), media_type=_IMAGE_TYPES[fmt], headers={"Cache-Control": "no-store"})
 
 
 @router.get("/certificates/{jti}/print", summary="Printable certificate page", response_class=HTMLResponse)
@@ -307,20 +361,36 @@ def print_page(jti: str, service: Service, operator: Staff) -> HTMLResponse:
     record = service.certificate(operator.authority, jti)
     authority = service.store.get_authority(operator.authority)
     assert authority is not None
-    return HTMLResponse(certificate_page(record, authority, service.render(record, "svg").decode()))
+    svg, status = _printable(service, record)
+    return HTMLResponse(
+        certificate_page(record, authority, svg, status), headers={"Content-Security-Policy": PRINT_CSP}
+    )
 
 
 @router.get("/batches/{batch}/print", summary="Print sheet of a whole batch", response_class=HTMLResponse)
-def batch_print(batch: str, service: Service, operator: Staff) -> HTMLResponse:
+def batch_print(batch: Annotated[str, Path(max_length=64)], service: Service, operator: Staff) -> HTMLResponse:
     """Every certificate of one issue request on one page, for the bus before it leaves."""
     assert operator.authority is not None
-    records, _ = service.store.list_certificates(operator.authority, limit=100_000)
-    chosen = sorted((r for r in records if r.batch == batch), key=lambda r: r.jti)
+    # The batch index: the batch's ids in manifest order, however many certificates the authority has.
+    found = (
+        service.store.get_certificate(operator.authority, jti)
+        for jti in service.store.batch_certificates(operator.authority, batch)
+    )
+    chosen = [r for r in found if r is not None]
     if not chosen:
         raise ServiceError("batch_not_found", f"no batch {batch}", 404)
     authority = service.store.get_authority(operator.authority)
     assert authority is not None
-    return HTMLResponse(print_sheet([(r, service.render(r, "svg").decode()) for r in chosen], authority, batch))
+    return HTMLResponse(
+        print_sheet([(r, *_printable(service, r)) for r in chosen], authority, batch),
+        headers={"Content-Security-Policy": PRINT_CSP},
+    )
+
+
+def _printable(service: IssuingService, record: CertificateRecord) -> tuple[str | None, str]:
+    """Return ``(QR SVG, status shown)``: no QR for a certificate that devices refuse (withdrawn key)."""
+    status, _ = service.shown_status(record)
+    return (None if status == "key_withdrawn" else service.render(record, "svg").decode()), status
 
 
 def _status_route(status: str, summary: str):  # type: ignore[no-untyped-def]

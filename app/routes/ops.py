@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 
 from keys import KeyRingError
@@ -33,6 +36,14 @@ def readyz(service: Service) -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-def metrics(registry: MetricsDep) -> PlainTextResponse:
-    """Text exposition format 0.0.4."""
+def metrics(
+    registry: MetricsDep, service: Service, authorization: Annotated[str | None, Header()] = None
+) -> PlainTextResponse:
+    """Text exposition format 0.0.4, to a scraper bearing ``HCERT_METRICS_TOKEN``; 404 when no token is set."""
+    expected = service.settings.metrics_token
+    if expected is None:
+        raise ServiceError("metrics_disabled", "metrics are off: set HCERT_METRICS_TOKEN to enable them", 404)
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ServiceError("unauthenticated", "metrics need Authorization: Bearer <HCERT_METRICS_TOKEN>", 401)
     return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4")

@@ -38,3 +38,8 @@ def jwks(service: Service, now: Clock) -> JSONResponse:
     """Every authority's published keys; each JWK names its authority (``iss``) and state."""
     body: dict[str, Any] = service.jwks(now=now)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+# HEAD too (checking ETag and size without the body), outside the OpenAPI document.
+router.add_api_route("/v1/status/{authority}/{lst}", status_list, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/.well-known/jwks.json", jwks, methods=["HEAD"], include_in_schema=False)

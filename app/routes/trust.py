@@ -36,6 +36,10 @@ def bundle(request: Request, now: Clock) -> Response:
     return Response(token, media_type="application/jwt", headers=headers)
 
 
+# HEAD too (a device or a load balancer checking ETag and size): same answer, no body.
+router.add_api_route("/v1/bundle", bundle, methods=["HEAD"], include_in_schema=False)
+
+
 @router.get(
     "/v1/trust-list",
     summary="The national trust list (root-signed)",

@@ -258,6 +258,10 @@ class Store(Protocol):
         limit: int = 50,
     ) -> tuple[list[CertificateRecord], int]: ...
 
+    def batch_certificates(self, authority: str, batch: str) -> list[str]:
+        """Return the ids of the certificates one issue request made, in manifest (row) order; ``[]`` if none."""
+        ...
+
     def change_status(
         self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent
     ) -> CertificateRecord:

@@ -272,6 +272,8 @@ class RedisStore:
             for key, record in zip(cert_keys, records, strict=True):
                 pipe.set(key, record.to_json())
                 pipe.zadd(P + f"certs:{record.authority}", {record.jti: record.issued_at})
+                if record.batch is not None:  # the batch index, in manifest order
+                    pipe.rpush(P + f"batch:{record.authority}:{record.batch}", record.jti)
             log(audit)
 
         self._atomic([*([idem_key] if idem_key else []), *cert_keys], body)
@@ -332,6 +334,10 @@ class RedisStore:
             if (kind is None or r.kind == kind) and (kid is None or r.kid == kid)
         ]
         return matched[offset : offset + limit], len(matched)
+
+    def batch_certificates(self, authority: str, batch: str) -> list[str]:
+        jtis: list[bytes] = self._r.lrange(P + f"batch:{authority}:{batch}", 0, -1)  # type: ignore[assignment]
+        return [j.decode() for j in jtis]
 
     def _load(self, jtis: list[str]) -> list[CertificateRecord]:
         if not jtis:

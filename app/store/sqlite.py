@@ -97,6 +97,11 @@ class SqliteStore:
             for column, kind in _OPERATOR_COLUMNS.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE operators ADD COLUMN {column} {kind}")
+            certificate_columns = {row[1] for row in db.execute("PRAGMA table_info(certificates)")}
+            if "batch" not in certificate_columns:  # stores made before the batch index
+                db.execute("ALTER TABLE certificates ADD COLUMN batch TEXT")
+                db.execute("UPDATE certificates SET batch = json_extract(body, '$.batch')")
+            db.execute("CREATE INDEX IF NOT EXISTS certificates_batch ON certificates(authority, batch)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -315,8 +320,8 @@ class SqliteStore:
         if idempotency is not None:
             db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)", tuple(asdict(idempotency).values()))
         db.executemany(
-            "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?)",
-            [(r.jti, r.authority, r.kind, r.issued_at, r.kid, r.to_json()) for r in records],
+            "INSERT INTO certificates(jti, authority, kind, issued_at, kid, body, batch) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.jti, r.authority, r.kind, r.issued_at, r.kid, r.to_json(), r.batch) for r in records],
         )
         self._append(db, audit)
 
@@ -386,6 +391,13 @@ class SqliteStore:
             (*args, limit, offset),
         )
         return [CertificateRecord.from_json(r[0]) for r in rows], int(total)
+
+    def batch_certificates(self, authority: str, batch: str) -> list[str]:
+        # Rows are inserted in manifest order within one transaction, so rowid keeps that order.
+        rows = self._read(
+            "SELECT jti FROM certificates WHERE authority = ? AND batch = ? ORDER BY rowid", (authority, batch)
+        )
+        return [r[0] for r in rows]
 
     def change_status(
         self, authority: str, jti: str, *, status: str, reason: str, now: int, audit: AuditEvent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -320,7 +321,9 @@ def test_health_ready_metrics(app_client):
     assert app_client.get("/healthz").json() == {"status": "ok"}
     assert app_client.get("/readyz").json() == {"status": "ready"}
     app_client.post("/v1/certificates", json=WORKER)
-    text = app_client.get("/metrics").text
+    # /metrics answers only a scraper bearing HCERT_METRICS_TOKEN (tests/app/test_hardening.py).
+    app_client.service.settings = dataclasses.replace(app_client.service.settings, metrics_token="scrape")
+    text = app_client.get("/metrics", headers={"Authorization": "Bearer scrape"}).text
     assert 'hcert_certificates_issued_total{authority="510321",kind="return-to-work"} 1' in text
     assert 'route="/v1/certificates",status="201"' in text
 

@@ -38,3 +38,19 @@ def test_healthcheck_command_passes_against_a_running_server(server):
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
     dead = code.replace(url, "http://127.0.0.1:9")
     assert subprocess.run([sys.executable, "-c", dead], timeout=30, capture_output=True).returncode != 0
+
+
+def test_build_stage_runs_the_tested_install_script_on_everything_it_reads():
+    """The image installs with scripts/install-wheels, which tests/app/test_wheel.py runs too."""
+    build = DOCKERFILE.split("\nFROM ")[1]
+    assert re.search(r"^RUN scripts/install-wheels /opt/hcert$", build, re.M)
+    assert "pip install" not in DOCKERFILE  # no second, untested install path
+    copied = set()
+    for line in re.findall(r"^COPY (?!--from)(.+)$", build, re.M):
+        copied.update(p.rstrip("/") for p in line.split()[:-1])
+    script = (ROOT / "scripts" / "install-wheels").read_text()
+    read = set(re.findall(r'"\$root/([\w./-]+)"', script))
+    read = {"requirements" if p.startswith("requirements/") else p for p in read}
+    assert {"app", "verifier", "setup.py", "requirements"} <= read
+    assert read <= copied, read - copied
+    assert {"requirements", "scripts/install-wheels"} <= copied

@@ -225,3 +225,15 @@ def test_idempotency_records_without_the_keyed_prefix_are_forgotten(store):
     assert store.get_idempotency("510321", "new") == new
     assert store.get_certificate("510321", "j1") is not None  # only the record of the request goes
     assert store.forget_idempotency_without("k1:") == 0
+
+
+def test_batch_index_keeps_manifest_order_per_authority(store):
+    # Ids that sort differently from their manifest order, and a second batch in between.
+    store.commit_issue([record("zz", idx=1, batch="b1"), record("aa", idx=2, batch="b1")], [ev()], None)
+    store.commit_issue([record("mm", idx=3, batch="b2")], [ev()], None)
+    store.commit_issue([record("kk", idx=4, batch="b1")], [ev()], None)  # same id twice would be a bug, not a batch
+    store.commit_issue([record("nb", idx=5, batch=None)], [ev()], None)
+    assert store.batch_certificates("510321", "b1") == ["zz", "aa", "kk"]
+    assert store.batch_certificates("510321", "b2") == ["mm"]
+    assert store.batch_certificates("510321", "nope") == []
+    assert store.batch_certificates("420100", "b1") == []  # another authority sees nothing

@@ -1,0 +1,136 @@
+"""The `hcert` CLI's small promises: one line and a stable exit status on bad input, no
+silent empty store, described options, no "serving on" before a failed bind, HEAD on
+public material, quiet under `| head`, and a driver example that is always fresh."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+
+import httpx
+
+from tests.app.test_cli_and_e2e import hcert
+from tests.conftest import ROOT, operator_credential
+
+
+def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_trust_publish_of_a_missing_file_is_a_usage_error(tmp_path):
+    data = tmp_path / "data"
+    assert hcert(data, "authority", "create", "510321", "--name-zh", "荣县", "--name-en", "Rong").returncode == 0
+    missing = tmp_path / "missing.jwt"
+    r = hcert(data, "trust", "publish", str(missing))
+    assert r.returncode == 2
+    assert _one_line(r) == f"hcert: cannot read trust list {missing}: No such file or directory"
+
+
+def test_a_mistyped_data_dir_is_refused_and_not_created(tmp_path):
+    typo = tmp_path / "dtaa"
+    for args in (["operator", "create", "--authority", "510321", "--name", "clerk"], ["authority", "list"], ["jwks"]):
+        r = hcert(typo, *args)
+        assert r.returncode == 2, r.stderr
+        assert _one_line(r).startswith(f"hcert: no data directory {typo}: check --data-dir")
+    assert not typo.exists()
+    # The commands that start a store say so.
+    made = hcert(typo, "authority", "create", "510321", "--name-zh", "荣县", "--name-en", "Rong")
+    assert made.returncode == 0 and f"hcert: new data directory {typo}" in made.stderr
+
+
+def test_serve_help_describes_every_option():
+    r = subprocess.run([sys.executable, "-m", "app", "serve", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    for option in ("--host HOST", "--port PORT", "--workers WORKERS", "--dev"):
+        described = re.search(re.escape(option) + r" (\S+)", text.split("options:")[1])
+        assert described and not described.group(1).startswith("-"), option
+
+
+def test_a_failed_bind_is_reported_before_anything_is_announced(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "app", "--data-dir", str(tmp_path / "d"), "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    assert r.returncode == 1
+    assert "serving on" not in r.stdout
+    assert _one_line(r).startswith(f"hcert: cannot_listen: cannot listen on 127.0.0.1:{port}: ")
+    assert not (tmp_path / "d").exists()  # nothing made for a server that never ran
+
+
+def test_head_on_public_material(server):
+    url, _, _ = server
+    for path in ("/v1/bundle", "/.well-known/jwks.json"):
+        get = httpx.get(url + path, timeout=30)
+        head = httpx.head(url + path, timeout=30)
+        assert get.status_code == 200, path
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers.get("etag") == get.headers.get("etag")
+
+
+def test_piping_into_head_is_quiet(tmp_path):
+    err = tmp_path / "stderr"
+    # The OpenAPI document is far larger than a pipe buffer: the writer sees the pipe close.
+    done = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m app openapi 2>"{err}" | head -n 1'],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("{")
+    assert err.read_text() == ""
+
+
+def test_driver_example_is_stamped_fresh(tmp_path):
+    at = "2020-03-10T09:00:00+08:00"
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "example", "driver", "--at", at], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0
+    # At the documented example time it is exactly examples/driver.json (tested 6 hours before).
+    assert json.loads(r.stdout) == json.loads((ROOT / "examples" / "driver.json").read_text("utf-8"))
+    worker = subprocess.run(
+        [sys.executable, "-m", "app", "example", "worker"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert json.loads(worker.stdout) == json.loads((ROOT / "examples" / "worker.json").read_text("utf-8"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "app", "example", "driver", "--at", "yesterday"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 2 and _one_line(bad).startswith("hcert: --at 'yesterday' is not an ISO-8601 time")
+
+
+def test_readme_driver_commands_work_as_written(server, tmp_path):
+    """The README's freight example, run as written against a real server (whose clock is the real one)."""
+    url, data, _ = server
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert ".venv/bin/hcert example driver > driver.json" in readme
+    assert "-d @driver.json http://127.0.0.1:8000/v1/certificates" in readme
+    token = operator_credential(data, "clerk")
+    made = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m app example driver > driver.json'], cwd=tmp_path, timeout=60
+    )
+    assert made.returncode == 0
+    r = httpx.post(
+        f"{url}/v1/certificates",
+        content=(tmp_path / "driver.json").read_bytes(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["kind"] == "freight-test"
