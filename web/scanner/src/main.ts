@@ -386,7 +386,7 @@ async function main(): Promise<void> {
   });
 
   roots = await pinnedRoots();
-  if (roots !== null) setBundle(await loadStored(roots));
+  setBundle(await loadStored());
   document.body.dataset.ready = "1";
   window.hcertTimings.readyMs = performance.now();
   $("status").textContent = bundle ? t("ready") : t("noBundle");

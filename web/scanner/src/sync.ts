@@ -6,6 +6,7 @@
  */
 
 import { Bundle, BundleError } from "./verifier";
+import { sha256Text, type BundleSnapshot } from "./verifier/bundle";
 import type { JsonObject } from "./verifier/codec";
 import { getValue, putValues } from "./store";
 
@@ -36,12 +37,18 @@ export async function pinnedRoots(): Promise<JsonObject[] | null> {
   }
 }
 
-/** Load the stored bundle, verifying it again (storage is not trusted more than the network). */
-export async function loadStored(roots: JsonObject[]): Promise<Bundle | null> {
-  const token = await getValue<string>("bundle");
-  if (!token) return null;
+/**
+ * The bundle this device verified and stored. IndexedDB is written only by
+ * this page after a full verification, so the snapshot is rebuilt without
+ * checking 3,000 signatures again on every start; it must still be no older
+ * than the highest version accepted.
+ */
+export async function loadStored(): Promise<Bundle | null> {
   try {
-    return await Bundle.load(token, roots);
+    const bundle = Bundle.fromSnapshot(await getValue<BundleSnapshot>("bundle"));
+    const seen = await getValue<Versions>("versions");
+    if (bundle === null || (seen !== undefined && bundle.version < seen.bundle)) return null;
+    return bundle;
   } catch {
     return null;
   }
@@ -60,7 +67,7 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
     if (e instanceof SyncError) throw e;
     throw new SyncError("cannot reach the server");
   }
-  if (current !== null && token.trim() === current.raw) return current;
+  if (current !== null && (await sha256Text(token.trim())) === current.digest) return current;
   let bundle: Bundle;
   try {
     bundle = await Bundle.load(token, roots);
@@ -78,6 +85,6 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
     bundle: Math.max(seen.bundle, bundle.version),
     trustList: Math.max(seen.trustList, bundle.trustListVersion),
   };
-  await putValues({ bundle: bundle.raw, versions, roots: bundle.roots });
+  await putValues({ bundle: bundle.snapshot(), versions, roots: bundle.roots });
   return bundle;
 }

@@ -5,12 +5,12 @@
  * Anything that fails refuses the whole bundle.
  */
 
-import { b64urlDecode, inflate, isInt, isObject, jsonObject, type Json, type JsonObject } from "./codec";
+import { b64urlDecode, b64urlEncode, inflate, isInt, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
-import { KID_LENGTH, kidFor, publicKeyFromJwk, type PublicKey } from "./jwk";
+import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
 import { checkHeader, splitToken, verifyEs256 } from "./jws";
 import { RuleSet } from "./rules";
-import { StatusList, type StatusSource } from "./status";
+import { StatusList, type StatusListParts, type StatusSource } from "./status";
 import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
 import type { BundleView } from "./verify";
 
@@ -45,7 +45,7 @@ export async function openSigned(
     const header = checkHeader(jws.headerSegment, { typ, allowed: HEADER, kidLength: KID_LENGTH });
     const key = keys.get(header.kid);
     if (key === undefined) throw new BundleError(`${what} is signed by key ${header.kid}, which is not trusted for it`);
-    await verifyEs256(key.key, jws.signingInput, jws.signature, false);
+    await verifyEs256(await key.key(), jws.signingInput, jws.signature, false);
     return jsonObject(await inflate(b64urlDecode(jws.payloadSegment, what), MAX_BUNDLE), what);
   } catch (e) {
     if (e instanceof VerificationError) throw new BundleError(`${what}: ${e.code}: ${e.reason}`);
@@ -88,6 +88,31 @@ function baseUrl(value: Json | undefined): string {
   return value;
 }
 
+/** Return the base64url SHA-256 of a token (how a device tells one bundle from another). */
+export async function sha256Text(text: string): Promise<string> {
+  return b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text) as BufferSource)));
+}
+
+/**
+ * A verified bundle as the device stores it in IndexedDB: everything the
+ * verifier needs, already checked, with the status bits still compressed.
+ * Only this origin's code can write it, so it is rebuilt without checking
+ * every signature again on each start.
+ */
+export interface BundleSnapshot {
+  readonly format: "hcert-scanner-bundle/1";
+  readonly digest: string;
+  readonly version: number;
+  readonly issuedAt: number;
+  readonly expires: number;
+  readonly trustListVersion: number;
+  readonly roots: JsonObject[];
+  readonly authorities: Authority[];
+  readonly keys: (Omit<TrustedKey, "publicKey"> & { x: string; y: string })[];
+  readonly rules: JsonObject[];
+  readonly lists: StatusListParts[];
+}
+
 /** A verified bundle: trust source, status source and rule book of the device. */
 export class Bundle implements TrustSource, StatusSource, BundleView {
   private constructor(
@@ -100,8 +125,52 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     private readonly byKid: Map<string, TrustedKey>,
     private readonly rules: Map<string, RuleSet>,
     private readonly lists: Map<string, StatusList>,
-    readonly raw: string,
+    /** Base64url SHA-256 of the bundle token. */
+    readonly digest: string,
   ) {}
+
+  /** What the device stores. */
+  snapshot(): BundleSnapshot {
+    return {
+      format: "hcert-scanner-bundle/1",
+      digest: this.digest,
+      version: this.version,
+      issuedAt: this.issuedAt,
+      expires: this.expires,
+      trustListVersion: this.trustListVersion,
+      roots: this.roots,
+      authorities: [...this.authorities.values()],
+      keys: [...this.byKid.values()].map(({ publicKey, ...rest }) => ({ ...rest, x: publicKey.x, y: publicKey.y })),
+      rules: [...this.rules.values()].map((r) => r.payload),
+      lists: [...this.lists.values()].map((l) => l.parts()),
+    };
+  }
+
+  /** Rebuild a bundle this device verified and stored; null if the snapshot is not one. */
+  static fromSnapshot(s: BundleSnapshot | undefined): Bundle | null {
+    if (s === undefined || s === null || s.format !== "hcert-scanner-bundle/1") return null;
+    const byKid = new Map<string, TrustedKey>();
+    for (const { x, y, ...rest } of s.keys) byKid.set(rest.kid, { ...rest, publicKey: new PublicKey(x, y) });
+    const rules = new Map<string, RuleSet>();
+    for (const payload of s.rules) {
+      const ruleset = RuleSet.fromPayload(payload);
+      rules.set(ruleset.province, ruleset);
+    }
+    const lists = new Map<string, StatusList>();
+    for (const parts of s.lists) lists.set(`${parts.iss}/${parts.lst}`, new StatusList(parts));
+    return new Bundle(
+      s.version,
+      s.issuedAt,
+      s.expires,
+      s.trustListVersion,
+      s.roots,
+      new Map(s.authorities.map((a) => [a.id, a])),
+      byKid,
+      rules,
+      lists,
+      s.digest,
+    );
+  }
 
   /** Verify a bundle against pinned roots; raise BundleError. */
   static async load(token: string, roots: readonly JsonObject[]): Promise<Bundle> {
@@ -160,7 +229,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       byKid,
       rules,
       lists,
-      token,
+      await sha256Text(token),
     );
     // 3. Rules, each by its province's rule key.
     const ruleSigners = isObject(trust["rule_signers"]) ? trust["rule_signers"] : ({} as JsonObject);
@@ -187,14 +256,16 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       },
       keys: () => [...byKid.values()].filter((k) => k.state !== "withdrawn"),
     };
-    for (const item of Array.isArray(payload["status_lists"]) ? payload["status_lists"] : []) {
-      let lst: StatusList;
-      try {
-        lst = await StatusList.fromToken(item as string, usable);
-      } catch (e) {
+    // Verified concurrently (WebCrypto and DecompressionStream work off the main thread), checked in order.
+    const items = Array.isArray(payload["status_lists"]) ? payload["status_lists"] : [];
+    const settled = await Promise.allSettled(items.map((item) => StatusList.fromToken(item as string, usable, null, false)));
+    for (const outcome of settled) {
+      if (outcome.status === "rejected") {
+        const e: unknown = outcome.reason;
         if (e instanceof TrustError) throw new BundleError(`a status list in the bundle does not verify: ${e.reason}`);
         throw e;
       }
+      const lst = outcome.value;
       const owner = authorities.get(lst.iss);
       const expected = owner ? `${owner.baseUrl}/v1/status/${lst.iss}/${lst.lst}` : "";
       if (!owner || lst.uri !== expected) {
@@ -231,7 +302,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       for (const k of entry["keys"]) {
         let publicKey: PublicKey;
         try {
-          publicKey = await publicKeyFromJwk(k);
+          publicKey = publicKeyMembers(k);
         } catch (e) {
           if (e instanceof TrustError) throw new BundleError(`trust list authority ${authority.id}: ${e.reason}`);
           throw e;
@@ -253,6 +324,11 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       }
       if (authorities.has(authority.id)) throw new BundleError(`authority ${authority.id} is listed twice`);
       authorities.set(authority.id, authority);
+    }
+    // Every point is checked on the curve (imported), concurrently.
+    const imported = await Promise.allSettled(keys.map((k) => k.publicKey.key()));
+    for (const [i, outcome] of imported.entries()) {
+      if (outcome.status === "rejected") throw new BundleError(`trust list authority ${keys[i]!.issuer}: JWK point is not on the P-256 curve`);
     }
     return [authorities, keys];
   }

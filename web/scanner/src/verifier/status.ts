@@ -14,25 +14,59 @@ export const MAX_LIST_BYTES = 2 ** 24 / 4;
 export const MAX_LIST_TOKEN = 4 * 1024 * 1024;
 const HEADER = ["alg", "kid", "typ"];
 
-/** One verified status list. */
-export class StatusList {
-  constructor(
-    readonly iss: string,
-    readonly lst: number,
-    readonly bits: number,
-    readonly data: Uint8Array,
-    readonly issuedAt: number,
-    readonly expires: number | null,
-    /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
-    readonly uri: string = "",
-  ) {}
+/** What a verified status list is made of (kept in IndexedDB; the bits stay compressed). */
+export interface StatusListParts {
+  readonly iss: string;
+  readonly lst: number;
+  readonly bits: number;
+  /** The zlib-compressed bit array, checked to inflate when the list was verified. */
+  readonly compressed: Uint8Array;
+  readonly issuedAt: number;
+  readonly expires: number | null;
+  /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
+  readonly uri: string;
+}
 
-  /** Return the status value of entry `idx`; an index past the end throws RangeError. */
-  status(idx: number): number {
+/** One verified status list. The bits are inflated on first use (a national bundle has 3,000 lists). */
+export class StatusList implements StatusListParts {
+  readonly iss: string;
+  readonly lst: number;
+  readonly bits: number;
+  readonly compressed: Uint8Array;
+  readonly issuedAt: number;
+  readonly expires: number | null;
+  readonly uri: string;
+  private data: Promise<Uint8Array> | null;
+
+  constructor(parts: StatusListParts, data: Uint8Array | null = null) {
+    this.iss = parts.iss;
+    this.lst = parts.lst;
+    this.bits = parts.bits;
+    this.compressed = parts.compressed;
+    this.issuedAt = parts.issuedAt;
+    this.expires = parts.expires;
+    this.uri = parts.uri;
+    this.data = data !== null ? Promise.resolve(data) : null;
+  }
+
+  private entries(): Promise<Uint8Array> {
+    this.data ??= inflate(this.compressed, MAX_LIST_BYTES, "deflate");
+    return this.data;
+  }
+
+  /** Return the status value of entry `idx`; an index past the end rejects with RangeError. */
+  async status(idx: number): Promise<number> {
+    const data = await this.entries();
     const bit = idx * this.bits;
     const byte = Math.floor(bit / 8);
-    if (byte >= this.data.length) throw new RangeError(String(idx));
-    return (this.data[byte]! >> (bit % 8)) & ((1 << this.bits) - 1);
+    if (byte >= data.length) throw new RangeError(String(idx));
+    return (data[byte]! >> (bit % 8)) & ((1 << this.bits) - 1);
+  }
+
+  /** The parts to store. */
+  parts(): StatusListParts {
+    const { iss, lst, bits, compressed, issuedAt, expires, uri } = this;
+    return { iss, lst, bits, compressed, issuedAt, expires, uri };
   }
 
   /**
@@ -40,7 +74,12 @@ export class StatusList {
    * The key is looked up by kid in `trust`; ES256 pinned; `sub` ends in
    * /<iss>/<lst>; a key bound to an authority signs only its lists.
    */
-  static async fromToken(token: string, trust: TrustSource, at: number | null = null): Promise<StatusList> {
+  static async fromToken(
+    token: string,
+    trust: TrustSource,
+    at: number | null = null,
+    keepBits = true,
+  ): Promise<StatusList> {
     if (typeof token !== "string" || token.length > MAX_LIST_TOKEN) {
       throw new TrustError("status list token is not a string of acceptable size");
     }
@@ -58,7 +97,7 @@ export class StatusList {
       if (key === undefined) throw new TrustError("status list token is signed by an unknown key");
       keyIssuer = key.issuer;
       // High s is accepted: other Token Status List issuers need not normalise s.
-      await verifyEs256(key.publicKey.key, jws.signingInput, jws.signature, true);
+      await verifyEs256(await key.publicKey.key(), jws.signingInput, jws.signature, true);
       claims = jsonObject(b64urlDecode(jws.payloadSegment, "status list"), "status list");
     } catch (e) {
       if (e instanceof VerificationError) throw new TrustError(`status list token does not verify: ${e.code}: ${e.reason}`);
@@ -84,13 +123,16 @@ export class StatusList {
       throw new TrustError("status_list must hold bits (1 or 2) and lst");
     }
     let data: Uint8Array;
+    let compressed: Uint8Array;
     try {
-      data = await inflate(b64urlDecode(body["lst"], "status list"), MAX_LIST_BYTES, "deflate");
+      compressed = b64urlDecode(body["lst"], "status list");
+      data = await inflate(compressed, MAX_LIST_BYTES, "deflate");
     } catch (e) {
       if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
       throw e;
     }
-    return new StatusList(iss, lst, body["bits"], data, iat, exp, sub as string);
+    const listParts = { iss, lst, bits: body["bits"], compressed, issuedAt: iat, expires: exp, uri: sub as string };
+    return new StatusList(listParts, keepBits ? data : null);
   }
 }
 

@@ -125,7 +125,7 @@ export class Verifier {
     }
     let checked: boolean;
     try {
-      checked = this.judge(cert, key, now, warnings);
+      checked = await this.judge(cert, key, now, warnings);
     } catch (e) {
       if (!(e instanceof VerificationError)) throw e;
       return result(false, e.code, e.reason, { certificate: cert, kid: key.kid, warnings, destination });
@@ -160,14 +160,14 @@ export class Verifier {
     const key = this.trust.key(header.kid);
     if (key === undefined) throw new VerificationError("unknown_key", `no trusted key has kid '${header.kid}'`);
     // Step 4.2-4.3: the signature, before anything in the payload is looked at.
-    await verifyEs256(key.publicKey.key, jws.signingInput, jws.signature, false);
+    await verifyEs256(await key.publicKey.key(), jws.signingInput, jws.signature, false);
     // Step 5: payload and claims.
     const claims = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "payload")), "payload");
     return [parseClaims(claims), key];
   }
 
   /** Steps 6-8; return whether the status was checked, or throw the failure. */
-  private judge(cert: Certificate, key: TrustedKey, now: number, warnings: string[]): boolean {
+  private async judge(cert: Certificate, key: TrustedKey, now: number, warnings: string[]): Promise<boolean> {
     const claims = cert.claims;
     // Step 6: key state and binding.
     if (key.state === "withdrawn") {
@@ -208,7 +208,7 @@ export class Verifier {
     }
     let value: number;
     try {
-      value = lst.status(cert.status.idx);
+      value = await lst.status(cert.status.idx);
     } catch {
       throw new VerificationError("status_unavailable", "the certificate's status index is past the end of its list");
     }
