@@ -8,7 +8,7 @@
 import { b64urlDecode, b64urlEncode, inflate, isInt, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
 import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
-import { checkHeader, splitToken, verifyEs256 } from "./jws";
+import { checkHeader, splitToken, verifyEs256, type UnverifiedJws } from "./jws";
 import { RuleSet } from "./rules";
 import { StatusList, type StatusListParts, type StatusSource } from "./status";
 import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
@@ -179,8 +179,9 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     }
     token = token.trim();
     let unverified: JsonObject;
+    let jws: UnverifiedJws;
     try {
-      const jws = splitToken(token, MAX_BUNDLE);
+      jws = splitToken(token, MAX_BUNDLE);
       unverified = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "bundle"), MAX_BUNDLE), "bundle");
     } catch (e) {
       if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
@@ -196,8 +197,19 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       TRUST_LIST_TYP,
       "trust list",
     );
-    // 2. The bundle itself, by a bundle signer the trust list names.
-    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    // 2. The bundle itself, by a bundle signer the trust list names: the signature
+    // covers the very bytes parsed above, so they are not inflated and parsed twice.
+    const signers = await keysByKid(trust["bundle_signers"], "bundle signers");
+    try {
+      const header = checkHeader(jws.headerSegment, { typ: BUNDLE_TYP, allowed: HEADER, kidLength: KID_LENGTH });
+      const key = signers.get(header.kid);
+      if (key === undefined) throw new BundleError(`bundle is signed by key ${header.kid}, which is not trusted for it`);
+      await verifyEs256(await key.key(), jws.signingInput, jws.signature, false);
+    } catch (e) {
+      if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
+      throw e;
+    }
+    const payload = unverified;
     for (const name of ["version", "issued_at", "expires"]) {
       if (typeof payload[name] !== "number") throw new BundleError(`bundle ${name} must be an integer`);
     }
