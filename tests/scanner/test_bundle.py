@@ -26,7 +26,17 @@ def clerk(scan_server):
     return {"Authorization": f"Bearer {operator_credential(data, 'bundle-clerk')}"}
 
 
-def bundle_payload(token: str) -> dict:
+def split_bundle(text: str) -> tuple[dict | None, str]:
+    """Return (envelope, bundle JWS): an hcert-bundle/2 envelope, or (None, token) for a bare bundle token."""
+    text = text.strip()
+    if text.startswith("{"):
+        envelope = json.loads(text)
+        return envelope, envelope["bundle"]
+    return None, text
+
+
+def bundle_payload(text: str) -> dict:
+    token = split_bundle(text)[1]
     return json.loads(inflate(b64url_decode(token.split(".")[1], "bundle"), 64 * 1024 * 1024))
 
 
@@ -89,11 +99,14 @@ def test_a_tampered_bundle_is_refused_and_the_last_good_one_kept(scan_server, ch
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
     good = shown_version(page)
-    token = httpx.get(f"{url}/v1/bundle").text
+    text = httpx.get(f"{url}/v1/bundle").text
+    envelope, token = split_bundle(text)
     header, _, signature = token.split(".")
-    body = bundle_payload(token)
+    body = bundle_payload(text)
     body["version"] += 1000  # a server pushing a forged, "newer" bundle
     forged = f"{header}.{b64url_encode(deflate(json.dumps(body, separators=(',', ':')).encode()))}.{signature}"
+    if envelope is not None:
+        forged = json.dumps({**envelope, "bundle": forged})
     page.route("**/v1/bundle", lambda route: route.fulfill(status=200, body=forged, content_type="application/jwt"))
     page.reload()
     page.wait_for_selector("body[data-sync='failed']")

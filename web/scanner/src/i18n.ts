@@ -41,6 +41,7 @@ export const TEXT = {
   kind_f: { zh: "货运人员检测证明", en: "Freight test certificate" },
   warn_bundle_stale: { zh: "信任包超过48小时未更新", en: "trust bundle older than 48 h" },
   warn_clock_before_bundle: { zh: "本机时间早于信任包签发时间，请检查时钟", en: "device clock is before the bundle: check it" },
+  warn_status_list_expired: { zh: "撤销状态清单已过期", en: "revocation list out of date" },
   warn_status_not_checked: { zh: "未能检查撤销状态", en: "revocation status not checked" },
 } as const;
 
@@ -77,6 +78,8 @@ export const REASONS: Record<string, { zh: string; en: string }> = {
   suspended: { zh: "证明已被暂停", en: "the certificate is suspended" },
   status_unavailable: { zh: "无法检查撤销状态", en: "revocation status unavailable" },
   bundle_expired: { zh: "信任包已过期，请联网同步", en: "trust bundle expired; sync" },
+  clock_before_bundle: { zh: "本机时间早于信任包签发时间，请校正时钟", en: "the device clock is behind the trust bundle: set the clock" },
+  status_list_expired: { zh: "撤销状态清单已过期，请联网同步", en: "the revocation list is out of date: sync" },
   rules_unavailable: { zh: "目的地无核验规则", en: "no rules for this destination and checkpoint" },
   rejected_by_rules: { zh: "不符合目的地规则", en: "rejected by the destination's rules" },
 };

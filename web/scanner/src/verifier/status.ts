@@ -25,6 +25,8 @@ export interface StatusListParts {
   readonly expires: number | null;
   /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
   readonly uri: string;
+  /** The hcert content version (null for a list from an issuer that does not carry one). */
+  readonly version: number | null;
 }
 
 /** One verified status list. The bits are inflated on first use (a national bundle has 3,000 lists). */
@@ -36,6 +38,9 @@ export class StatusList implements StatusListParts {
   readonly issuedAt: number;
   readonly expires: number | null;
   readonly uri: string;
+  readonly version: number | null;
+  /** SHA-256 (hex) of the bit width and the bits, set when the list was verified from its token. */
+  contentDigest = "";
   private data: Promise<Uint8Array> | null;
 
   constructor(parts: StatusListParts, data: Uint8Array | null = null) {
@@ -46,7 +51,13 @@ export class StatusList implements StatusListParts {
     this.issuedAt = parts.issuedAt;
     this.expires = parts.expires;
     this.uri = parts.uri;
+    this.version = parts.version ?? null;
     this.data = data !== null ? Promise.resolve(data) : null;
+  }
+
+  /** Whether the list may be used at `at`: it has an exp not yet past (with leeway). */
+  isCurrent(at: number, leeway = 300): boolean {
+    return this.expires !== null && at < this.expires + leeway;
   }
 
   private entries(): Promise<Uint8Array> {
@@ -65,8 +76,8 @@ export class StatusList implements StatusListParts {
 
   /** The parts to store. */
   parts(): StatusListParts {
-    const { iss, lst, bits, compressed, issuedAt, expires, uri } = this;
-    return { iss, lst, bits, compressed, issuedAt, expires, uri };
+    const { iss, lst, bits, compressed, issuedAt, expires, uri, version } = this;
+    return { iss, lst, bits, compressed, issuedAt, expires, uri, version };
   }
 
   /**
@@ -95,6 +106,7 @@ export class StatusList implements StatusListParts {
       });
       const key = trust.key(header.kid);
       if (key === undefined) throw new TrustError("status list token is signed by an unknown key");
+      if (key.state === "withdrawn") throw new TrustError(`status list token is signed by withdrawn key ${key.kid}`);
       keyIssuer = key.issuer;
       // High s is accepted: other Token Status List issuers need not normalise s.
       await verifyEs256(await key.publicKey.key(), jws.signingInput, jws.signature, true);
@@ -104,11 +116,13 @@ export class StatusList implements StatusListParts {
       throw e;
     }
     const iat = claims["iat"];
-    const exp = claims["exp"] ?? null;
-    if (typeof iat !== "number" || (exp !== null && typeof exp !== "number")) {
-      throw new TrustError("status list iat and exp must be integers");
+    const exp = claims["exp"];
+    const version = claims["version"] ?? null;
+    if (typeof iat !== "number" || typeof exp !== "number") throw new TrustError("status list iat and exp must be integers");
+    if (version !== null && (typeof version !== "number" || version < 0)) {
+      throw new TrustError("status list version must be a non-negative integer");
     }
-    if (exp !== null && at !== null && exp + 300 < at) throw new TrustError("status list has expired");
+    if (at !== null && exp + 300 <= at) throw new TrustError("status_list_expired: the status list is past its exp");
     const sub = claims["sub"];
     const parts = typeof sub === "string" ? sub.split("/") : [];
     const lstText = parts[parts.length - 1] ?? "";
@@ -131,9 +145,19 @@ export class StatusList implements StatusListParts {
       if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
       throw e;
     }
-    const listParts = { iss, lst, bits: body["bits"], compressed, issuedAt: iat, expires: exp, uri: sub as string };
-    return new StatusList(listParts, keepBits ? data : null);
+    const bits = body["bits"];
+    const listParts = { iss, lst, bits, compressed, issuedAt: iat, expires: exp, uri: sub as string, version };
+    const list = new StatusList(listParts, keepBits ? data : null);
+    const content = new Uint8Array(data.length + 1);
+    content[0] = bits;
+    content.set(data, 1);
+    list.contentDigest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", content)));
+    return list;
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Anything that holds verified status lists by authority and list number. */
@@ -152,7 +176,12 @@ export class StatusLists implements StatusSource {
   add(item: StatusList): void {
     const k = `${item.iss}/${item.lst}`;
     const current = this.lists.get(k);
-    if (current === undefined || current.issuedAt <= item.issuedAt) this.lists.set(k, item);
+    // Older: a lower version, or the same version (or none) and an earlier iat.
+    const newer =
+      current === undefined ||
+      (current.version ?? 0) < (item.version ?? 0) ||
+      ((current.version ?? 0) === (item.version ?? 0) && current.issuedAt <= item.issuedAt);
+    if (newer) this.lists.set(k, item);
   }
 
   statusList(iss: string, lst: number): StatusList | undefined {
