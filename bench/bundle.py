@@ -74,6 +74,7 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
                 "id": code,
                 "name_zh": f"县卫生健康局{i}",
                 "name_en": f"County Health Bureau {i}",
+                "base_url": "https://hcert.example",
                 "scope": {"regions": [code], "kinds": ["w", "f"]},
                 "keys": [
                     jwk(active, state="active", not_before=ts - 86400, not_after=None),

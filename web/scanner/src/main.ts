@@ -14,11 +14,18 @@ declare global {
     /** The verifier library, for diagnostics and the parity test. */
     hcert: typeof hcert;
     /** Timings of the last scan, read by bench/scanner.py. */
-    hcertTimings: { frameToVerdictMs: number[]; decodeMs: number[]; readyMs: number | null };
+    hcertTimings: {
+      frameToVerdictMs: number[];
+      decodeMs: number[];
+      /** From navigation start to ready to scan (bundle loaded from IndexedDB and verified). */
+      readyMs: number | null;
+      /** The last sync that brought a new bundle: fetch, verify, store. */
+      syncMs: number | null;
+    };
   }
 }
 window.hcert = hcert;
-window.hcertTimings = { frameToVerdictMs: [], decodeMs: [], readyMs: null };
+window.hcertTimings = { frameToVerdictMs: [], decodeMs: [], readyMs: null, syncMs: null };
 
 const PROVINCES: Record<string, string> = {
   "11": "北京 Beijing", "12": "天津 Tianjin", "13": "河北 Hebei", "14": "山西 Shanxi", "15": "内蒙古 Inner Mongolia",
@@ -204,12 +211,12 @@ function showVerdict(result: Result): void {
     const authority = bundle?.authorities.get(cert.issuer);
     const name = authority ? (getLang() === "zh" ? authority.nameZh : authority.nameEn) : "";
     $("v-issuer").textContent = name ? `${name} (${cert.issuer})` : cert.issuer;
-    $("v-validity").textContent = `${cst(cert.nbf)} – ${cst(cert.exp)} (UTC+8)`;
+    $("v-validity").textContent = `${cst(cert.nbf)} –\n${cst(cert.exp)} (UTC+8)`;
   }
   const reasons = $("v-reasons");
   reasons.replaceChildren();
   const lines: string[] = [];
-  if (!accepted) lines.push(`${reasonText(result.code)} (${result.code})`);
+  if (!accepted) lines.push(reasonText(result.code));
   for (const rule of result.rules) {
     if (rule.outcome === "PASS") continue;
     const d = rule.description;
@@ -225,8 +232,10 @@ function showVerdict(result: Result): void {
     li.textContent = line;
     reasons.append(li);
   }
+  $("v-code").textContent = accepted ? "" : result.code;
   box.hidden = false;
-  $("next").focus();
+  // Focus for screen readers and the keyboard, without a focus ring on a touch screen.
+  $("next").focus({ focusVisible: false } as FocusOptions);
   window.clearTimeout(hideTimer);
   // Ready for the next scan without a tap: the camera keeps reading and the verdict clears itself.
   hideTimer = window.setTimeout(hideVerdict, accepted ? 6000 : 10000);
@@ -259,7 +268,8 @@ async function check(text: string, frameTime: number | null): Promise<void> {
       destination,
     };
   } else {
-    result = await verifier.verify(text, { at: Date.now() / 1000, destination, checkpoint });
+    // The device clock: with a bundle, a clock behind the bundle's issue time is refused.
+    result = await verifier.verify(text, { destination, checkpoint });
   }
   showVerdict(result);
   if (frameTime !== null) {
@@ -285,9 +295,11 @@ async function resync(): Promise<void> {
     return;
   }
   try {
+    const started = performance.now();
     const fresh = await sync(roots, bundle);
     syncProblem = null;
     if (fresh !== bundle) {
+      window.hcertTimings.syncMs = performance.now() - started;
       roots = fresh.roots;
       setBundle(fresh);
     }
@@ -330,9 +342,7 @@ async function toggleCamera(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const started = performance.now();
   setLang((localStorage.getItem("hcert.lang") as Lang | null) ?? "zh");
-  prepareDecoder();
   renderTexts();
   $("lang").addEventListener("click", () => {
     setLang(getLang() === "zh" ? "en" : "zh");
@@ -376,9 +386,11 @@ async function main(): Promise<void> {
   });
 
   roots = await pinnedRoots();
-  if (roots !== null) setBundle(await loadStored(roots));
+  setBundle(await loadStored());
   document.body.dataset.ready = "1";
-  window.hcertTimings.readyMs = performance.now() - started;
+  window.hcertTimings.readyMs = performance.now();
+  // The decoder's WebAssembly (1 MB) compiles after the page is ready, not before.
+  prepareDecoder();
   $("status").textContent = bundle ? t("ready") : t("noBundle");
 
   if ("serviceWorker" in navigator) {

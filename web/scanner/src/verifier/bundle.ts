@@ -5,12 +5,12 @@
  * Anything that fails refuses the whole bundle.
  */
 
-import { b64urlDecode, inflate, isInt, isObject, jsonObject, type Json, type JsonObject } from "./codec";
+import { b64urlDecode, b64urlEncode, inflate, isInt, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
-import { KID_LENGTH, kidFor, publicKeyFromJwk, type PublicKey } from "./jwk";
-import { checkHeader, splitToken, verifyEs256 } from "./jws";
+import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
+import { checkHeader, splitToken, verifyEs256, type UnverifiedJws } from "./jws";
 import { RuleSet } from "./rules";
-import { StatusList, type StatusSource } from "./status";
+import { StatusList, type StatusListParts, type StatusSource } from "./status";
 import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
 import type { BundleView } from "./verify";
 
@@ -18,6 +18,12 @@ export const BUNDLE_TYP = "hcert-bundle";
 export const TRUST_LIST_TYP = "hcert-trustlist";
 export const RULES_TYP = "hcert-rules";
 export const MAX_BUNDLE = 64 * 1024 * 1024;
+/** Largest trust list token, and its largest inflated payload. */
+export const MAX_TRUST_LIST = 8 * 1024 * 1024;
+/** The format of the bundle envelope and of the bundle payload. */
+export const BUNDLE_FORMAT = "hcert-bundle/2";
+/** Longest a bundle may be valid (expires - issued_at, seconds). */
+export const MAX_BUNDLE_VALIDITY = 7 * 86400;
 const HEADER = ["alg", "kid", "typ", "zip"];
 
 async function keysByKid(jwks: Json | undefined, what: string): Promise<Map<string, PublicKey>> {
@@ -38,15 +44,19 @@ export async function openSigned(
   keys: Map<string, PublicKey>,
   typ: string,
   what: string,
+  limit: number = MAX_BUNDLE,
 ): Promise<JsonObject> {
   try {
-    if (typeof token !== "string") throw new BundleError(`${what} is not a compact JWS`);
-    const jws = splitToken(token, MAX_BUNDLE);
+    if (typeof token !== "string" || token.length > limit) {
+      throw new BundleError(`${what} is not a compact JWS of at most ${limit} characters`);
+    }
+    const jws = splitToken(token, limit);
     const header = checkHeader(jws.headerSegment, { typ, allowed: HEADER, kidLength: KID_LENGTH });
     const key = keys.get(header.kid);
     if (key === undefined) throw new BundleError(`${what} is signed by key ${header.kid}, which is not trusted for it`);
-    await verifyEs256(key.key, jws.signingInput, jws.signature, false);
-    return jsonObject(await inflate(b64urlDecode(jws.payloadSegment, what), MAX_BUNDLE), what);
+    await verifyEs256(await key.key(), jws.signingInput, jws.signature, false);
+    // The signature is checked above, before the payload is inflated or parsed.
+    return jsonObject(await inflate(b64urlDecode(jws.payloadSegment, what), limit), what);
   } catch (e) {
     if (e instanceof VerificationError) throw new BundleError(`${what}: ${e.code}: ${e.reason}`);
     if (e instanceof BundleError) throw e;
@@ -88,6 +98,37 @@ function baseUrl(value: Json | undefined): string {
   return value;
 }
 
+/** Return the base64url SHA-256 of a token (how a device tells one bundle from another). */
+export async function sha256Text(text: string): Promise<string> {
+  return b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text) as BufferSource)));
+}
+
+/**
+ * A verified bundle as the device stores it in IndexedDB: everything the
+ * verifier needs, already checked, with the status bits still compressed.
+ * Only this origin's code can write it, so it is rebuilt without checking
+ * every signature again on each start.
+ */
+export interface BundleSnapshot {
+  readonly format: "hcert-scanner-bundle/1";
+  readonly digest: string;
+  readonly version: number;
+  readonly issuedAt: number;
+  readonly expires: number;
+  readonly trustListVersion: number;
+  readonly roots: JsonObject[];
+  readonly authorities: Authority[];
+  readonly keys: (Omit<TrustedKey, "publicKey"> & { x: string; y: string })[];
+  readonly rules: JsonObject[];
+  readonly lists: StatusListParts[];
+}
+
+/** The version of one signed object and a digest of its content (what the device remembers). */
+export interface Versioned {
+  readonly version: number;
+  readonly digest: string;
+}
+
 /** A verified bundle: trust source, status source and rule book of the device. */
 export class Bundle implements TrustSource, StatusSource, BundleView {
   private constructor(
@@ -100,18 +141,260 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     private readonly byKid: Map<string, TrustedKey>,
     private readonly rules: Map<string, RuleSet>,
     private readonly lists: Map<string, StatusList>,
-    readonly raw: string,
+    /** Base64url SHA-256 of the bundle token. */
+    readonly digest: string,
   ) {}
 
-  /** Verify a bundle against pinned roots; raise BundleError. */
-  static async load(token: string, roots: readonly JsonObject[]): Promise<Bundle> {
-    if (typeof token !== "string" || token.length > MAX_BUNDLE) {
-      throw new BundleError("a bundle is a compact JWS of at most 64 MB");
+  /** Base64url SHA-256 of the trust list token (what the device remembers of it). */
+  trustListDigest = "";
+  /** Version and content digest of each province's rules (device state). */
+  readonly ruleVersions = new Map<string, Versioned>();
+  /** Version and content digest of each status list, by its URI (device state). */
+  readonly statusVersions = new Map<string, Versioned>();
+  /** The kids the bundle signer withdrew. */
+  withdrawn: ReadonlySet<string> = new Set();
+
+  /** What the device stores. */
+  snapshot(): BundleSnapshot {
+    return {
+      format: "hcert-scanner-bundle/1",
+      digest: this.digest,
+      version: this.version,
+      issuedAt: this.issuedAt,
+      expires: this.expires,
+      trustListVersion: this.trustListVersion,
+      roots: this.roots,
+      authorities: [...this.authorities.values()],
+      keys: [...this.byKid.values()].map(({ publicKey, ...rest }) => ({ ...rest, x: publicKey.x, y: publicKey.y })),
+      rules: [...this.rules.values()].map((r) => r.payload),
+      lists: [...this.lists.values()].map((l) => l.parts()),
+    };
+  }
+
+  /** Rebuild a bundle this device verified and stored; null if the snapshot is not one. */
+  static fromSnapshot(s: BundleSnapshot | undefined): Bundle | null {
+    if (s === undefined || s === null || s.format !== "hcert-scanner-bundle/1") return null;
+    const byKid = new Map<string, TrustedKey>();
+    for (const { x, y, ...rest } of s.keys) byKid.set(rest.kid, { ...rest, publicKey: new PublicKey(x, y) });
+    const rules = new Map<string, RuleSet>();
+    for (const payload of s.rules) {
+      const ruleset = RuleSet.fromPayload(payload);
+      rules.set(ruleset.province, ruleset);
     }
-    token = token.trim();
-    let unverified: JsonObject;
+    const lists = new Map<string, StatusList>();
+    for (const parts of s.lists) lists.set(`${parts.iss}/${parts.lst}`, new StatusList(parts));
+    return new Bundle(
+      s.version,
+      s.issuedAt,
+      s.expires,
+      s.trustListVersion,
+      s.roots,
+      new Map(s.authorities.map((a) => [a.id, a])),
+      byKid,
+      rules,
+      lists,
+      s.digest,
+    );
+  }
+
+  /** Verify a bundle against pinned roots; raise BundleError. */
+  static async load(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
+    if (typeof text !== "string" || text.length > MAX_BUNDLE) {
+      throw new BundleError("a bundle is at most 64 MB");
+    }
+    text = text.trim();
     try {
-      const jws = splitToken(token, MAX_BUNDLE);
+      return text.startsWith("{") ? await Bundle.loadEnvelope(text, roots) : await Bundle.loadV1(text, roots);
+    } catch (e) {
+      if (e instanceof BundleError) throw e;
+      if (e instanceof TrustError || e instanceof VerificationError) throw new BundleError(`${e.code}: ${e.reason}`);
+      throw new BundleError(`the bundle is malformed (${e instanceof Error ? e.name : String(e)})`);
+    }
+  }
+
+  /**
+   * An hcert-bundle/2 envelope (FORMAT.md section 7.1), in the spec's order:
+   * envelope shape; trust list signature by a pinned root, then its payload;
+   * bundle signature by a bundle signer of that trust list, then its payload;
+   * the pairing of the two; each rules object and status list.
+   */
+  private static async loadEnvelope(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
+    let envelope: JsonObject;
+    try {
+      envelope = jsonObject(utf8(text), "bundle envelope");
+    } catch {
+      throw new BundleError("a bundle is a JSON hcert-bundle/2 envelope");
+    }
+    const members = Object.keys(envelope).sort().join(",");
+    if (members !== "bundle,format,trust_list" || envelope["format"] !== BUNDLE_FORMAT) {
+      throw new BundleError(`a bundle envelope has exactly format ('${BUNDLE_FORMAT}'), trust_list and bundle`);
+    }
+    const trustToken = envelope["trust_list"];
+    const token = envelope["bundle"];
+    if (typeof trustToken !== "string" || typeof token !== "string") {
+      throw new BundleError("the envelope's trust_list and bundle are compact JWS strings");
+    }
+    // 1. The trust list, by a pinned root.
+    const trust = await openSigned(
+      trustToken,
+      await keysByKid(roots as Json, "pinned roots"),
+      TRUST_LIST_TYP,
+      "trust list",
+      MAX_TRUST_LIST,
+    );
+    const trustVersion = trust["version"];
+    if (typeof trustVersion !== "number" || trustVersion < 0) {
+      throw new BundleError("trust list version must be a non-negative integer");
+    }
+    // 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
+    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    if (payload["format"] !== BUNDLE_FORMAT) throw new BundleError(`the bundle payload's format is not '${BUNDLE_FORMAT}'`);
+    for (const name of ["version", "issued_at", "expires"]) {
+      const value = payload[name];
+      if (typeof value !== "number" || value < 0) throw new BundleError(`bundle ${name} must be a non-negative integer`);
+    }
+    const issuedAt = payload["issued_at"] as number;
+    const expires = payload["expires"] as number;
+    if (expires <= issuedAt) throw new BundleError("bundle expires before it is issued");
+    if (expires - issuedAt > MAX_BUNDLE_VALIDITY) {
+      throw new BundleError(
+        `bundle is valid ${expires - issuedAt} s; at most ${MAX_BUNDLE_VALIDITY} s`,
+        "bundle_validity_too_long",
+      );
+    }
+    // The bundle names the trust list it was made with, so a trust list cannot be swapped beside it.
+    const pairing = payload["trust_list"];
+    const trustDigest = await sha256Text(trustToken);
+    if (
+      !isObject(pairing) ||
+      Object.keys(pairing).sort().join(",") !== "sha256,version" ||
+      pairing["version"] !== trustVersion ||
+      pairing["sha256"] !== trustDigest
+    ) {
+      throw new BundleError("the bundle does not name the trust list beside it (version and sha256)");
+    }
+    const withdrawnEntries = payload["withdrawn"] ?? [];
+    if (!Array.isArray(withdrawnEntries)) throw new BundleError("bundle withdrawn must be a list");
+    const withdrawn = new Set(
+      withdrawnEntries.flatMap((w) => (isObject(w) && typeof w["kid"] === "string" ? [w["kid"]] : [])),
+    );
+    const ruleSigners = trust["rule_signers"] ?? {};
+    const ruleItems = payload["rules"] ?? [];
+    if (!isObject(ruleSigners) || !Array.isArray(ruleItems)) throw new BundleError("rule_signers is an object and rules a list");
+    const statusItems = payload["status_lists"] ?? [];
+    if (!Array.isArray(statusItems)) throw new BundleError("bundle status_lists must be a list");
+    const bundle = await Bundle.assemble({
+      version: payload["version"] as number,
+      issuedAt,
+      expires,
+      trustVersion,
+      trust,
+      roots,
+      withdrawn,
+      ruleSigners,
+      ruleItems,
+      statusItems,
+      digest: await sha256Text(token),
+      requireListVersion: true,
+    });
+    bundle.trustListDigest = trustDigest;
+    return bundle;
+  }
+
+  /** The trust list's authorities and keys, rules and status lists: the same for both formats. */
+  private static async assemble(p: {
+    version: number;
+    issuedAt: number;
+    expires: number;
+    trustVersion: number;
+    trust: JsonObject;
+    roots: readonly JsonObject[];
+    withdrawn: Set<string>;
+    ruleSigners: JsonObject;
+    ruleItems: Json[];
+    statusItems: Json[];
+    digest: string;
+    requireListVersion: boolean;
+  }): Promise<Bundle> {
+    const [authorities, keyList] = await Bundle.authoritiesOf(p.trust);
+    let byKid: Map<string, TrustedKey>;
+    try {
+      byKid = await indexKeys(keyList.map((k) => (p.withdrawn.has(k.kid) ? { ...k, state: "withdrawn" } : k)));
+    } catch (e) {
+      if (e instanceof TrustError) throw new BundleError(e.reason);
+      throw e;
+    }
+    const trustRoots = Array.isArray(p.trust["roots"]) ? (p.trust["roots"] as JsonObject[]) : [...p.roots];
+    const rules = new Map<string, RuleSet>();
+    const lists = new Map<string, StatusList>();
+    const bundle = new Bundle(
+      p.version,
+      p.issuedAt,
+      p.expires,
+      p.trustVersion,
+      trustRoots,
+      authorities,
+      byKid,
+      rules,
+      lists,
+      p.digest,
+    );
+    bundle.withdrawn = p.withdrawn;
+    // 3. Rules, each by its province's rule key.
+    for (const item of p.ruleItems) {
+      const province = await unverifiedProvince(item);
+      const signed = await openSigned(
+        item,
+        await keysByKid(p.ruleSigners[province], `rule signers of ${province}`),
+        RULES_TYP,
+        `rules of province ${province}`,
+      );
+      let ruleset: RuleSet;
+      try {
+        ruleset = RuleSet.fromPayload(signed);
+      } catch (e) {
+        if (e instanceof TrustError) throw new BundleError(`rules of province ${province}: ${e.reason}`);
+        throw e;
+      }
+      if (rules.has(province)) throw new BundleError(`the bundle carries rules of province ${province} twice`);
+      rules.set(province, ruleset);
+      bundle.ruleVersions.set(province, { version: ruleset.version, digest: await sha256Text(item as string) });
+    }
+    // 4. Status lists, each by a non-withdrawn key of its own authority, verified
+    // concurrently (WebCrypto and DecompressionStream work off the main thread), checked in order.
+    const usable: TrustSource = {
+      key: (kid) => byKid.get(kid),
+      keys: () => byKid.values(),
+    };
+    const settled = await Promise.allSettled(p.statusItems.map((item) => StatusList.fromToken(item as string, usable, null, false)));
+    for (const outcome of settled) {
+      if (outcome.status === "rejected") {
+        const e: unknown = outcome.reason;
+        if (e instanceof TrustError) throw new BundleError(`a status list in the bundle does not verify: ${e.reason}`);
+        throw e;
+      }
+      const lst = outcome.value;
+      if (p.requireListVersion && lst.version === null) throw new BundleError(`status list ${lst.uri} carries no version`);
+      if (lists.has(`${lst.iss}/${lst.lst}`) || bundle.statusVersions.has(lst.uri)) {
+        throw new BundleError(`the bundle carries status list ${lst.uri} twice`);
+      }
+      const owner = authorities.get(lst.iss);
+      const expected = owner ? `${owner.baseUrl}/v1/status/${lst.iss}/${lst.lst}` : "";
+      if (!owner || lst.uri !== expected) {
+        throw new BundleError(`a status list in the bundle has sub ${lst.uri}, not ${expected}`);
+      }
+      lists.set(`${lst.iss}/${lst.lst}`, lst);
+      if (lst.version !== null) bundle.statusVersions.set(lst.uri, { version: lst.version, digest: lst.contentDigest });
+    }
+    return bundle;
+  }
+
+  /** An hcert-bundle/1 token (the format before the envelope). */
+  private static async loadV1(token: string, roots: readonly JsonObject[]): Promise<Bundle> {
+    let unverified: JsonObject;
+    let jws: UnverifiedJws;
+    try {
+      jws = splitToken(token, MAX_BUNDLE);
       unverified = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "bundle"), MAX_BUNDLE), "bundle");
     } catch (e) {
       if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
@@ -127,81 +410,46 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       TRUST_LIST_TYP,
       "trust list",
     );
-    // 2. The bundle itself, by a bundle signer the trust list names.
-    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    // 2. The bundle itself, by a bundle signer the trust list names: the signature
+    // covers the very bytes parsed above, so they are not inflated and parsed twice.
+    const signers = await keysByKid(trust["bundle_signers"], "bundle signers");
+    try {
+      const header = checkHeader(jws.headerSegment, { typ: BUNDLE_TYP, allowed: HEADER, kidLength: KID_LENGTH });
+      const key = signers.get(header.kid);
+      if (key === undefined) throw new BundleError(`bundle is signed by key ${header.kid}, which is not trusted for it`);
+      await verifyEs256(await key.key(), jws.signingInput, jws.signature, false);
+    } catch (e) {
+      if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
+      throw e;
+    }
+    const payload = unverified;
     for (const name of ["version", "issued_at", "expires"]) {
       if (typeof payload[name] !== "number") throw new BundleError(`bundle ${name} must be an integer`);
     }
     const issuedAt = payload["issued_at"] as number;
     const expires = payload["expires"] as number;
     if (expires <= issuedAt) throw new BundleError("bundle expires before it is issued");
-    const [authorities, keyList] = await Bundle.authoritiesOf(trust);
     // The bundle signer may withdraw keys between two trust lists (never add any).
     const withdrawn = new Set(
-      (Array.isArray(payload["withdrawn"]) ? payload["withdrawn"] : []).map((w) => (isObject(w) ? w["kid"] : null)),
+      (Array.isArray(payload["withdrawn"]) ? payload["withdrawn"] : []).flatMap((w) =>
+        isObject(w) && typeof w["kid"] === "string" ? [w["kid"]] : [],
+      ),
     );
-    let byKid: Map<string, TrustedKey>;
-    try {
-      byKid = await indexKeys(keyList.map((k) => (withdrawn.has(k.kid) ? { ...k, state: "withdrawn" } : k)));
-    } catch (e) {
-      if (e instanceof TrustError) throw new BundleError(e.reason);
-      throw e;
-    }
-    const trustRoots = Array.isArray(trust["roots"]) ? (trust["roots"] as JsonObject[]) : [...roots];
-    const rules = new Map<string, RuleSet>();
-    const lists = new Map<string, StatusList>();
-    const bundle = new Bundle(
-      payload["version"] as number,
+    const bundle = await Bundle.assemble({
+      version: payload["version"] as number,
       issuedAt,
       expires,
-      isInt(trust["version"]) ? Number(trust["version"]) : 0,
-      trustRoots,
-      authorities,
-      byKid,
-      rules,
-      lists,
-      token,
-    );
-    // 3. Rules, each by its province's rule key.
-    const ruleSigners = isObject(trust["rule_signers"]) ? trust["rule_signers"] : ({} as JsonObject);
-    for (const item of Array.isArray(payload["rules"]) ? payload["rules"] : []) {
-      const province = await unverifiedProvince(item);
-      const signed = await openSigned(
-        item,
-        await keysByKid(ruleSigners[province], `rule signers of ${province}`),
-        RULES_TYP,
-        `rules of province ${province}`,
-      );
-      try {
-        rules.set(province, RuleSet.fromPayload(signed));
-      } catch (e) {
-        if (e instanceof TrustError) throw new BundleError(e.reason);
-        throw e;
-      }
-    }
-    // 4. Status lists, each by a key of its own authority (never a withdrawn one).
-    const usable: TrustSource = {
-      key: (kid) => {
-        const k = byKid.get(kid);
-        return k !== undefined && k.state !== "withdrawn" ? k : undefined;
-      },
-      keys: () => [...byKid.values()].filter((k) => k.state !== "withdrawn"),
-    };
-    for (const item of Array.isArray(payload["status_lists"]) ? payload["status_lists"] : []) {
-      let lst: StatusList;
-      try {
-        lst = await StatusList.fromToken(item as string, usable);
-      } catch (e) {
-        if (e instanceof TrustError) throw new BundleError(`a status list in the bundle does not verify: ${e.reason}`);
-        throw e;
-      }
-      const owner = authorities.get(lst.iss);
-      const expected = owner ? `${owner.baseUrl}/v1/status/${lst.iss}/${lst.lst}` : "";
-      if (!owner || lst.uri !== expected) {
-        throw new BundleError(`a status list in the bundle has sub ${lst.uri}, not ${expected}`);
-      }
-      lists.set(`${lst.iss}/${lst.lst}`, lst);
-    }
+      trustVersion: isInt(trust["version"]) ? Number(trust["version"]) : 0,
+      trust,
+      roots,
+      withdrawn,
+      ruleSigners: isObject(trust["rule_signers"]) ? trust["rule_signers"] : ({} as JsonObject),
+      ruleItems: Array.isArray(payload["rules"]) ? payload["rules"] : [],
+      statusItems: Array.isArray(payload["status_lists"]) ? payload["status_lists"] : [],
+      digest: await sha256Text(token),
+      requireListVersion: false,
+    });
+    bundle.trustListDigest = await sha256Text(unverified["trust_list"]);
     return bundle;
   }
 
@@ -231,7 +479,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       for (const k of entry["keys"]) {
         let publicKey: PublicKey;
         try {
-          publicKey = await publicKeyFromJwk(k);
+          publicKey = publicKeyMembers(k);
         } catch (e) {
           if (e instanceof TrustError) throw new BundleError(`trust list authority ${authority.id}: ${e.reason}`);
           throw e;
@@ -253,6 +501,11 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       }
       if (authorities.has(authority.id)) throw new BundleError(`authority ${authority.id} is listed twice`);
       authorities.set(authority.id, authority);
+    }
+    // Every point is checked on the curve (imported), concurrently.
+    const imported = await Promise.allSettled(keys.map((k) => k.publicKey.key()));
+    for (const [i, outcome] of imported.entries()) {
+      if (outcome.status === "rejected") throw new BundleError(`trust list authority ${keys[i]!.issuer}: JWK point is not on the P-256 curve`);
     }
     return [authorities, keys];
   }

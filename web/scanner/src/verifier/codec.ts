@@ -72,45 +72,33 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64_INDEX[B64URL.charCodeAt(i)] = i;
 
+const B64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+
 /**
  * Check that `segment` is canonical unpadded base64url (alphabet, length, no
  * stray bits in the last character) without decoding it; raise `bad_base64`.
  */
 export function b64urlCheck(segment: string, what: string): void {
-  b64urlDecode(segment, what);
+  if (typeof segment !== "string" || segment.length % 4 === 1 || !B64URL_TEXT.test(segment)) {
+    throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
+  }
+  // Stray bits in the last character: one byte string has exactly one textual form.
+  const n = segment.length;
+  const spare = n % 4 === 2 ? 0x0f : n % 4 === 3 ? 0x03 : 0;
+  if (spare && B64_INDEX[segment.charCodeAt(n - 1)]! & spare) {
+    throw new VerificationError("bad_base64", `${what} is not canonical base64url`);
+  }
 }
 
 /** Decode canonical unpadded base64url, or raise `bad_base64` naming `what`. */
 export function b64urlDecode(segment: string, what: string): Uint8Array {
-  if (typeof segment !== "string") throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
-  const n = segment.length;
-  if (n % 4 === 1) throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
-  const values = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = segment.charCodeAt(i);
-    const v = c < 128 ? B64_INDEX[c]! : -1;
-    if (v < 0) throw new VerificationError("bad_base64", `${what} is not unpadded base64url`);
-    values[i] = v;
-  }
-  // Stray bits in the last character: one byte string has exactly one textual form.
-  const spare = n % 4 === 2 ? 0x0f : n % 4 === 3 ? 0x03 : 0;
-  if (spare && values[n - 1]! & spare) throw new VerificationError("bad_base64", `${what} is not canonical base64url`);
-  const out = new Uint8Array(Math.floor((n * 3) / 4));
-  let o = 0;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = (values[i]! << 18) | (values[i + 1]! << 12) | (values[i + 2]! << 6) | values[i + 3]!;
-    out[o++] = v >> 16;
-    out[o++] = (v >> 8) & 0xff;
-    out[o++] = v & 0xff;
-  }
-  if (n - i === 2) {
-    out[o++] = (values[i]! << 2) | (values[i + 1]! >> 4);
-  } else if (n - i === 3) {
-    const v = (values[i]! << 10) | (values[i + 1]! << 4) | (values[i + 2]! >> 2);
-    out[o++] = v >> 8;
-    out[o++] = v & 0xff;
-  }
+  b64urlCheck(segment, what);
+  // Native decoding where the browser has it (the text is already known to be canonical).
+  const native = (Uint8Array as unknown as { fromBase64?: (text: string, options: object) => Uint8Array }).fromBase64;
+  if (native !== undefined) return native(segment, { alphabet: "base64url", lastChunkHandling: "loose" });
+  const binary = atob(segment.replace(/-/g, "+").replace(/_/g, "/") + "==".slice(0, (4 - (segment.length % 4)) % 4));
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
   return out;
 }
 
@@ -391,8 +379,12 @@ export async function inflate(
   limit: number = MAX_PAYLOAD,
   format: CompressionFormat = "deflate-raw",
 ): Promise<Uint8Array> {
-  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream(format));
-  const reader = stream.getReader();
+  // Write the bytes straight into the stream (a Blob per call costs a round trip to the blob registry).
+  const ds = new DecompressionStream(format);
+  const writer = ds.writable.getWriter();
+  writer.write(data as BufferSource).catch(() => undefined);
+  writer.close().catch(() => undefined);
+  const reader = ds.readable.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {

@@ -37,6 +37,8 @@ export type FailureCode =
   | "suspended"
   | "status_unavailable"
   | "bundle_expired"
+  | "clock_before_bundle"
+  | "status_list_expired"
   | "rules_unavailable"
   | "rejected_by_rules";
 
@@ -63,7 +65,16 @@ export class TrustError extends Error {
   }
 }
 
-/** A bundle is refused; the device keeps its last good one. */
+/**
+ * A bundle is refused; the device keeps its last good one. `code` is
+ * `bundle_invalid` or the specific refusal (`bundle_rollback`,
+ * `version_reused`, `bundle_validity_too_long` ...), as in hcert_verifier.
+ */
 export class BundleError extends TrustError {
-  override readonly code: string = "bundle_invalid";
+  override readonly code: string;
+
+  constructor(reason: string, code = "bundle_invalid") {
+    super(reason);
+    this.code = code;
+  }
 }

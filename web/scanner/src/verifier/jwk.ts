@@ -6,15 +6,37 @@ import { TrustError, VerificationError } from "./errors";
 /** Characters of the RFC 7638 thumbprint kept as the key id. */
 export const KID_LENGTH = 11;
 
-/** A P-256 public key: the WebCrypto key and its coordinates (for the thumbprint). */
-export interface PublicKey {
-  readonly key: CryptoKey;
-  readonly x: string;
-  readonly y: string;
+/**
+ * A P-256 public key: its coordinates (for the thumbprint) and the WebCrypto
+ * key, imported on first use (a national trust list has 6,000 keys; a scan
+ * needs one).
+ */
+export class PublicKey {
+  private imported: Promise<CryptoKey> | null = null;
+
+  constructor(
+    readonly x: string,
+    readonly y: string,
+  ) {}
+
+  /** The WebCrypto key; rejects with TrustError if the point is not on the curve. */
+  key(): Promise<CryptoKey> {
+    this.imported ??= crypto.subtle
+      .importKey("jwk", { kty: "EC", crv: "P-256", x: this.x, y: this.y, ext: true }, { name: "ECDSA", namedCurve: "P-256" }, false, [
+        "verify",
+      ])
+      .catch(() => {
+        throw new TrustError("JWK point is not on the P-256 curve");
+      });
+    return this.imported;
+  }
 }
 
-/** Load a P-256 public key from a JWK, refusing private members and other curves. */
-export async function publicKeyFromJwk(jwk: unknown): Promise<PublicKey> {
+/**
+ * Check a JWK's members and return the key without importing it yet
+ * (`publicKeyFromJwk` also imports it, which checks the point).
+ */
+export function publicKeyMembers(jwk: unknown): PublicKey {
   if (!isObject(jwk)) throw new TrustError("a JWK must be a JSON object");
   if (jwk["kty"] !== "EC" || jwk["crv"] !== "P-256") throw new TrustError("only EC P-256 keys are trusted");
   if ("d" in jwk) throw new TrustError("a trust source must not contain private keys");
@@ -33,18 +55,14 @@ export async function publicKeyFromJwk(jwk: unknown): Promise<PublicKey> {
     throw e;
   }
   if (xb.length !== 32 || yb.length !== 32) throw new TrustError("JWK x and y must be 32 bytes each");
-  try {
-    const key = await crypto.subtle.importKey(
-      "jwk",
-      { kty: "EC", crv: "P-256", x: x as string, y: y as string, ext: true },
-      { name: "ECDSA", namedCurve: "P-256" },
-      false,
-      ["verify"],
-    );
-    return { key, x: x as string, y: y as string };
-  } catch {
-    throw new TrustError("JWK point is not on the P-256 curve");
-  }
+  return new PublicKey(x as string, y as string);
+}
+
+/** Load a P-256 public key from a JWK, refusing private members, other curves and points off the curve. */
+export async function publicKeyFromJwk(jwk: unknown): Promise<PublicKey> {
+  const key = publicKeyMembers(jwk);
+  await key.key();
+  return key;
 }
 
 /** Return the RFC 7638 SHA-256 thumbprint (43 base64url characters). */

@@ -13,6 +13,7 @@ const HALF_ORDER = P256_ORDER / 2n;
 /** Header parameters that would let a token choose its own key; never honoured. */
 export const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"];
 const KID_CHARS = /^[A-Za-z0-9_-]+$/;
+const ASCII = new TextEncoder();
 
 /** A compact JWS split into its parts; nothing in it is trusted yet. */
 export interface UnverifiedJws {
@@ -37,9 +38,7 @@ export function splitToken(token: string, limit: number = MAX_TOKEN): Unverified
   b64urlCheck(headerSegment, "header");
   b64urlCheck(payloadSegment, "payload");
   const signature = b64urlDecode(signatureSegment, "signature");
-  const input = `${headerSegment}.${payloadSegment}`;
-  const signingInput = new Uint8Array(input.length);
-  for (let i = 0; i < input.length; i++) signingInput[i] = input.charCodeAt(i);
+  const signingInput = ASCII.encode(`${headerSegment}.${payloadSegment}`);
   return { headerSegment, payloadSegment, signature, signingInput };
 }
 

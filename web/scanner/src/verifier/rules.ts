@@ -125,6 +125,8 @@ export class RuleSet {
     readonly version: number,
     readonly issuedAt: number,
     readonly checkpoints: JsonObject,
+    /** The signed payload, as the device stores it. */
+    readonly payload: JsonObject,
   ) {}
 
   /** Return the checkpoint's rules ready to evaluate, or null if it has none. */
@@ -158,7 +160,7 @@ export class RuleSet {
       }
       for (const rule of rules) checkRule(rule, `rules ${province}/${name}`);
     }
-    return new RuleSet(province, version, issuedAt, checkpoints);
+    return new RuleSet(province, version, issuedAt, checkpoints, payload);
   }
 }
 

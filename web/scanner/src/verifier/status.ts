@@ -14,25 +14,70 @@ export const MAX_LIST_BYTES = 2 ** 24 / 4;
 export const MAX_LIST_TOKEN = 4 * 1024 * 1024;
 const HEADER = ["alg", "kid", "typ"];
 
-/** One verified status list. */
-export class StatusList {
-  constructor(
-    readonly iss: string,
-    readonly lst: number,
-    readonly bits: number,
-    readonly data: Uint8Array,
-    readonly issuedAt: number,
-    readonly expires: number | null,
-    /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
-    readonly uri: string = "",
-  ) {}
+/** What a verified status list is made of (kept in IndexedDB; the bits stay compressed). */
+export interface StatusListParts {
+  readonly iss: string;
+  readonly lst: number;
+  readonly bits: number;
+  /** The zlib-compressed bit array, checked to inflate when the list was verified. */
+  readonly compressed: Uint8Array;
+  readonly issuedAt: number;
+  readonly expires: number | null;
+  /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
+  readonly uri: string;
+  /** The hcert content version (null for a list from an issuer that does not carry one). */
+  readonly version: number | null;
+}
 
-  /** Return the status value of entry `idx`; an index past the end throws RangeError. */
-  status(idx: number): number {
+/** One verified status list. The bits are inflated on first use (a national bundle has 3,000 lists). */
+export class StatusList implements StatusListParts {
+  readonly iss: string;
+  readonly lst: number;
+  readonly bits: number;
+  readonly compressed: Uint8Array;
+  readonly issuedAt: number;
+  readonly expires: number | null;
+  readonly uri: string;
+  readonly version: number | null;
+  /** SHA-256 (hex) of the bit width and the bits, set when the list was verified from its token. */
+  contentDigest = "";
+  private data: Promise<Uint8Array> | null;
+
+  constructor(parts: StatusListParts, data: Uint8Array | null = null) {
+    this.iss = parts.iss;
+    this.lst = parts.lst;
+    this.bits = parts.bits;
+    this.compressed = parts.compressed;
+    this.issuedAt = parts.issuedAt;
+    this.expires = parts.expires;
+    this.uri = parts.uri;
+    this.version = parts.version ?? null;
+    this.data = data !== null ? Promise.resolve(data) : null;
+  }
+
+  /** Whether the list may be used at `at`: it has an exp not yet past (with leeway). */
+  isCurrent(at: number, leeway = 300): boolean {
+    return this.expires !== null && at < this.expires + leeway;
+  }
+
+  private entries(): Promise<Uint8Array> {
+    this.data ??= inflate(this.compressed, MAX_LIST_BYTES, "deflate");
+    return this.data;
+  }
+
+  /** Return the status value of entry `idx`; an index past the end rejects with RangeError. */
+  async status(idx: number): Promise<number> {
+    const data = await this.entries();
     const bit = idx * this.bits;
     const byte = Math.floor(bit / 8);
-    if (byte >= this.data.length) throw new RangeError(String(idx));
-    return (this.data[byte]! >> (bit % 8)) & ((1 << this.bits) - 1);
+    if (byte >= data.length) throw new RangeError(String(idx));
+    return (data[byte]! >> (bit % 8)) & ((1 << this.bits) - 1);
+  }
+
+  /** The parts to store. */
+  parts(): StatusListParts {
+    const { iss, lst, bits, compressed, issuedAt, expires, uri, version } = this;
+    return { iss, lst, bits, compressed, issuedAt, expires, uri, version };
   }
 
   /**
@@ -40,7 +85,12 @@ export class StatusList {
    * The key is looked up by kid in `trust`; ES256 pinned; `sub` ends in
    * /<iss>/<lst>; a key bound to an authority signs only its lists.
    */
-  static async fromToken(token: string, trust: TrustSource, at: number | null = null): Promise<StatusList> {
+  static async fromToken(
+    token: string,
+    trust: TrustSource,
+    at: number | null = null,
+    keepBits = true,
+  ): Promise<StatusList> {
     if (typeof token !== "string" || token.length > MAX_LIST_TOKEN) {
       throw new TrustError("status list token is not a string of acceptable size");
     }
@@ -56,20 +106,23 @@ export class StatusList {
       });
       const key = trust.key(header.kid);
       if (key === undefined) throw new TrustError("status list token is signed by an unknown key");
+      if (key.state === "withdrawn") throw new TrustError(`status list token is signed by withdrawn key ${key.kid}`);
       keyIssuer = key.issuer;
       // High s is accepted: other Token Status List issuers need not normalise s.
-      await verifyEs256(key.publicKey.key, jws.signingInput, jws.signature, true);
+      await verifyEs256(await key.publicKey.key(), jws.signingInput, jws.signature, true);
       claims = jsonObject(b64urlDecode(jws.payloadSegment, "status list"), "status list");
     } catch (e) {
       if (e instanceof VerificationError) throw new TrustError(`status list token does not verify: ${e.code}: ${e.reason}`);
       throw e;
     }
     const iat = claims["iat"];
-    const exp = claims["exp"] ?? null;
-    if (typeof iat !== "number" || (exp !== null && typeof exp !== "number")) {
-      throw new TrustError("status list iat and exp must be integers");
+    const exp = claims["exp"];
+    const version = claims["version"] ?? null;
+    if (typeof iat !== "number" || typeof exp !== "number") throw new TrustError("status list iat and exp must be integers");
+    if (version !== null && (typeof version !== "number" || version < 0)) {
+      throw new TrustError("status list version must be a non-negative integer");
     }
-    if (exp !== null && at !== null && exp + 300 < at) throw new TrustError("status list has expired");
+    if (at !== null && exp + 300 <= at) throw new TrustError("status_list_expired: the status list is past its exp");
     const sub = claims["sub"];
     const parts = typeof sub === "string" ? sub.split("/") : [];
     const lstText = parts[parts.length - 1] ?? "";
@@ -84,14 +137,27 @@ export class StatusList {
       throw new TrustError("status_list must hold bits (1 or 2) and lst");
     }
     let data: Uint8Array;
+    let compressed: Uint8Array;
     try {
-      data = await inflate(b64urlDecode(body["lst"], "status list"), MAX_LIST_BYTES, "deflate");
+      compressed = b64urlDecode(body["lst"], "status list");
+      data = await inflate(compressed, MAX_LIST_BYTES, "deflate");
     } catch (e) {
       if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
       throw e;
     }
-    return new StatusList(iss, lst, body["bits"], data, iat, exp, sub as string);
+    const bits = body["bits"];
+    const listParts = { iss, lst, bits, compressed, issuedAt: iat, expires: exp, uri: sub as string, version };
+    const list = new StatusList(listParts, keepBits ? data : null);
+    const content = new Uint8Array(data.length + 1);
+    content[0] = bits;
+    content.set(data, 1);
+    list.contentDigest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", content)));
+    return list;
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Anything that holds verified status lists by authority and list number. */
@@ -110,7 +176,12 @@ export class StatusLists implements StatusSource {
   add(item: StatusList): void {
     const k = `${item.iss}/${item.lst}`;
     const current = this.lists.get(k);
-    if (current === undefined || current.issuedAt <= item.issuedAt) this.lists.set(k, item);
+    // Older: a lower version, or the same version (or none) and an earlier iat.
+    const newer =
+      current === undefined ||
+      (current.version ?? 0) < (item.version ?? 0) ||
+      ((current.version ?? 0) === (item.version ?? 0) && current.issuedAt <= item.issuedAt);
+    if (newer) this.lists.set(k, item);
   }
 
   statusList(iss: string, lst: number): StatusList | undefined {

@@ -74,8 +74,12 @@ export interface VerifierOptions {
 }
 
 export interface VerifyOptions {
-  /** Verification time, Unix seconds. */
-  at: number;
+  /**
+   * Verification time, Unix seconds: the operator's word. Without it the
+   * device clock is used, and with a bundle a clock earlier than the bundle's
+   * signed issue time is refused (clock_before_bundle).
+   */
+  at?: number;
   destination?: string | null;
   checkpoint?: string;
 }
@@ -102,7 +106,8 @@ export class Verifier {
 
   /** Verify QR text or a compact token at time `at`. Never throws for a bad certificate. */
   async verify(qrTextOrToken: string, options: VerifyOptions): Promise<Result> {
-    const now = Math.trunc(options.at);
+    const explicit = options.at !== undefined;
+    const now = Math.trunc(options.at ?? Date.now() / 1000);
     const destination = options.destination ?? null;
     const checkpoint = options.checkpoint ?? "gate";
     const warnings: string[] = [];
@@ -112,8 +117,17 @@ export class Verifier {
       if (now >= bundle.expires) {
         return result(false, "bundle_expired", "the trust bundle has expired; sync before verifying", { destination });
       }
-      if (now < bundle.issuedAt - CLOCK_LEEWAY) warnings.push("clock_before_bundle");
-      else if (now - bundle.issuedAt > STALE_AFTER) warnings.push("bundle_stale");
+      if (now < bundle.issuedAt - CLOCK_LEEWAY) {
+        if (!explicit) {
+          return result(
+            false,
+            "clock_before_bundle",
+            "the device clock is earlier than the trust bundle's issue time; set the clock",
+            { destination },
+          );
+        }
+        warnings.push("clock_before_bundle");
+      } else if (now - bundle.issuedAt > STALE_AFTER) warnings.push("bundle_stale");
     }
     let cert: Certificate;
     let key: TrustedKey;
@@ -125,7 +139,7 @@ export class Verifier {
     }
     let checked: boolean;
     try {
-      checked = this.judge(cert, key, now, warnings);
+      checked = await this.judge(cert, key, now, warnings);
     } catch (e) {
       if (!(e instanceof VerificationError)) throw e;
       return result(false, e.code, e.reason, { certificate: cert, kid: key.kid, warnings, destination });
@@ -160,14 +174,14 @@ export class Verifier {
     const key = this.trust.key(header.kid);
     if (key === undefined) throw new VerificationError("unknown_key", `no trusted key has kid '${header.kid}'`);
     // Step 4.2-4.3: the signature, before anything in the payload is looked at.
-    await verifyEs256(key.publicKey.key, jws.signingInput, jws.signature, false);
+    await verifyEs256(await key.publicKey.key(), jws.signingInput, jws.signature, false);
     // Step 5: payload and claims.
     const claims = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "payload")), "payload");
     return [parseClaims(claims), key];
   }
 
   /** Steps 6-8; return whether the status was checked, or throw the failure. */
-  private judge(cert: Certificate, key: TrustedKey, now: number, warnings: string[]): boolean {
+  private async judge(cert: Certificate, key: TrustedKey, now: number, warnings: string[]): Promise<boolean> {
     const claims = cert.claims;
     // Step 6: key state and binding.
     if (key.state === "withdrawn") {
@@ -208,11 +222,20 @@ export class Verifier {
     }
     let value: number;
     try {
-      value = lst.status(cert.status.idx);
+      value = await lst.status(cert.status.idx);
     } catch {
       throw new VerificationError("status_unavailable", "the certificate's status index is past the end of its list");
     }
+    // Revocation is final, so even a list past its exp proves it.
     if (value === STATUS_REVOKED) throw new VerificationError("revoked", `revoked by authority ${cert.issuer}`);
+    if (!lst.isCurrent(now, CLOCK_LEEWAY)) {
+      // Otherwise a list past its exp says nothing about today.
+      if (this.requireStatus) {
+        throw new VerificationError("status_list_expired", `status list ${cert.issuer}/${cert.status.lst} is past its exp`);
+      }
+      warnings.push("status_list_expired");
+      return false;
+    }
     if (value === STATUS_SUSPENDED) throw new VerificationError("suspended", `suspended by authority ${cert.issuer}`);
     return true;
   }
