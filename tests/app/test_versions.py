@@ -162,7 +162,7 @@ def test_verify_api_takes_any_checkpoint_and_never_fails_on_odd_rules(tmp_path, 
     from app.main import create_app
     from app.settings import Settings
 
-    app = create_app(Settings(data_dir=tmp_path / "d"), clock=clock)
+    app = create_app(Settings(data_dir=tmp_path / "d", dev=True), clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         service = app.state.service
         _, token = service.create_operator("510321", "c", "operator", actor="t", now=NOW)
