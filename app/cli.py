@@ -402,9 +402,7 @@ def cmd_trust_sign(args: argparse.Namespace) -> int:
             raise _Usage(f"cannot read bundle signers {args.bundle_signers}: {e}") from e
     else:
         signers = network.bundle_signers(now=_now())
-    token = sign_trust_list(
-        _root(args), subs, signers, version=int(_now().timestamp()), now=_now(), sign_with=args.sign_with
-    )
+    token = sign_trust_list(_root(args), subs, signers, now=_now(), sign_with=args.sign_with)
     if args.output:
         Path(args.output).write_text(token + "\n", encoding="ascii")
     if args.publish:

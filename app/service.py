@@ -739,6 +739,18 @@ class IssuingService:
         ``kid`` picks the signing key (default: the active one); the bundle uses
         the newest key that the published trust list already carries.
         """
+        token, etag, _ = self.versioned_status_list(authority, lst, now=now, kid=kid)
+        return token, etag
+
+    def versioned_status_list(
+        self, authority: str, lst: int, *, now: dt.datetime, kid: str | None = None
+    ) -> tuple[str, str, int]:
+        """Return the signed status list token, its ETag and its version.
+
+        The version is the store's durable per-list counter, incremented in the
+        same transaction as every status change, so it changes exactly when the
+        bits do; the token carries it as the ``version`` claim.
+        """
         from .store import NotFound
 
         self._require_authority(authority)
@@ -768,10 +780,11 @@ class IssuingService:
                 iat=ts,
                 exp=ts + self.settings.status_list_validity,
                 ttl=self.settings.status_list_ttl,
+                version=version,
             )
             self._status_cache[(authority, lst)] = (version, ts, kid, token)
         etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
-        return token, etag
+        return token, etag, version
 
     # -- setup -----------------------------------------------------------------------
     def ensure_development_setup(self, *, now: dt.datetime) -> Authority | None:

@@ -8,6 +8,10 @@
   every status list into one file that devices sync. It can also withdraw keys
   (``withdrawn``), which takes effect at the next sync without the root; it can
   never add trust.
+
+Every signed object carries a version from a durable counter (a file updated
+under a file lock, or the store's per-list counter for status lists), never
+from the clock, so devices can refuse anything older than what they hold.
 """
 
 from __future__ import annotations
@@ -20,23 +24,56 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, Bundle, RuleSet, TrustError, json_compact
-from hcert_verifier._files import write_atomic
+from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, Bundle, HcertError, RuleSet, TrustError, json_compact
+from hcert_verifier._files import locked, write_atomic  # the device code's own, network-free helpers
+from hcert_verifier.bundle import BUNDLE_FORMAT, MAX_BUNDLE_VALIDITY, sha256_text
 from hcert_verifier.trustlist import TrustList
 from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
 from .service import IssuingService, ServiceError
 
-__all__ = ["BUNDLE_VALIDITY", "TrustNetwork", "check_base_url", "export_submission", "sign_trust_list"]
+__all__ = [
+    "BUNDLE_VALIDITY",
+    "TrustNetwork",
+    "check_base_url",
+    "export_submission",
+    "next_version",
+    "sign_trust_list",
+]
 
-#: A bundle is refused by devices this long after it was made.
-BUNDLE_VALIDITY = 7 * 86400
+#: A bundle is refused by devices this long after it was made (the format's maximum).
+BUNDLE_VALIDITY = MAX_BUNDLE_VALIDITY
 #: How often the server re-makes the bundle even when nothing changed (freshness).
 BUNDLE_REFRESH = 3600
 
 
 def _ts(now: dt.datetime) -> int:
     return int(now.timestamp())
+
+
+def next_version(path: Path) -> int:
+    """Increment the durable counter kept in ``path`` and return its new value (the first is 1).
+
+    Read, increment and atomic replace happen under a file lock, so processes
+    sharing the folder never hand out one version twice.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.with_name(path.name + ".lock")):
+        try:
+            current = int(path.read_text("ascii").strip() or 0)
+        except FileNotFoundError:
+            current = 0
+        except ValueError as e:
+            raise ServiceError("counter_damaged", f"the version counter {path} is damaged", 503) from e
+        write_atomic(path, f"{current + 1}\n".encode("ascii"))
+        return current + 1
+
+
+def _payload(token: str, what: str) -> dict[str, Any]:
+    # One of our own published files: read to pick versions and keys, not trusted for anything.
+    from hcert_verifier import b64url_decode, inflate, json_object
+
+    return json_object(inflate(b64url_decode(token.split(".")[1], what), 64 << 20), what)
 
 
 def _jwk(record: KeyRecord) -> dict[str, Any]:
@@ -148,15 +185,17 @@ def sign_trust_list(
     submissions: list[dict[str, Any]],
     bundle_signers: list[dict[str, Any]],
     *,
-    version: int,
+    version: int | None = None,
     now: dt.datetime,
     sign_with: str | None = None,
 ) -> str:
     """Merge approved submissions into a trust list and sign it with the national root.
 
-    ``sign_with`` picks a root key (during a root rotation: the old one, so that
-    devices pinning it learn the new root). Raises :class:`ServiceError` for a
-    submission outside its province or a kid listed twice.
+    ``version`` defaults to the next value of the root folder's durable counter
+    (``trustlist.version``). ``sign_with`` picks a root key (during a root
+    rotation: the old one, so that devices pinning it learn the new root).
+    Raises :class:`ServiceError` for a submission outside its province or a kid
+    listed twice.
     """
     ts = _ts(now)
     authorities: dict[str, dict[str, Any]] = {}
@@ -175,6 +214,8 @@ def sign_trust_list(
         if sub.get("rule_signers"):
             rule_signers[sub["province"]] = sub["rule_signers"]
     roots = [_jwk(r) for r in root.published(now=ts) if r.state != "withdrawn"]
+    if version is None:
+        version = next_version(root.directory / "trustlist.version")
     payload = {
         "version": version,
         "issued_at": ts,
@@ -197,7 +238,7 @@ class TrustNetwork:
         self.service = service
         self.dir = service.settings.data_dir / "trust"
         self._lock = threading.Lock()
-        self._bundle: tuple[str, str, int, str] | None = None  # (token, etag, made at, state digest)
+        self._bundle: tuple[int, str, str] | None = None  # (version, envelope, etag) as last read
         self._trust_cache: tuple[str, TrustList] | None = None  # (trust list and roots digest, verified)
 
     # -- keys ------------------------------------------------------------------
@@ -226,9 +267,34 @@ class TrustNetwork:
 
     # -- publishing --------------------------------------------------------------
     def publish_trust_list(self, token: str) -> None:
-        """Install a root-signed trust list as it is (see :meth:`publish_verified` for the checked way)."""
+        """Install a root-signed trust list (made by ``hcert trust sign``) for the bundle.
+
+        A trust list whose version is lower than the published one's, or equal
+        with other content, is refused (409 ``trust_list_rollback``): devices
+        would refuse every bundle carrying it.
+        """
+        token = token.strip()
+        try:
+            version = _payload(token, "trust list").get("version")
+        except (IndexError, HcertError) as e:
+            raise ServiceError("invalid_trust_list", "not an hcert trust list token", 422) from e
+        if type(version) is not int:
+            raise ServiceError("invalid_trust_list", "the trust list has no integer version", 422)
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.dir / "trustlist.jwt", token.strip().encode("ascii") + b"\n")
+        with locked(self.dir / "trustlist.lock"):
+            path = self.dir / "trustlist.jwt"
+            if path.exists():
+                current = path.read_text("ascii").strip()
+                current_version = _payload(current, "trust list").get("version")
+                if isinstance(current_version, int) and (
+                    version < current_version or (version == current_version and token != current)
+                ):
+                    raise ServiceError(
+                        "trust_list_rollback",
+                        f"trust list version {version} does not supersede the published version {current_version}",
+                        409,
+                    )
+            write_atomic(path, (token + "\n").encode("ascii"), mode=0o644)
 
     def publish_verified(self, token: str, *, roots: list[dict[str, Any]] | None, now: dt.datetime) -> int:
         """Check a trust list as a device would, then install it (and ``roots`` as this server's pins).
@@ -292,18 +358,24 @@ class TrustNetwork:
         return (version, token) if type(version) is int else None
 
     def sign_rules(self, province: str, rules: dict[str, Any], *, now: dt.datetime) -> str:
-        """Validate a province's rules, sign them with its rule key and publish them."""
-        body = {**rules, "province": province, "issued_at": _ts(now)}
-        body.setdefault("version", _ts(now))
+        """Validate a province's rules, sign them with its rule key and publish them.
+
+        The version comes from the province's durable counter
+        (``trust/rules/<province>.version``); a ``version`` in ``rules`` is ignored.
+        """
+        body = {**rules, "province": province, "issued_at": _ts(now), "version": 0}
         try:
             RuleSet.from_payload(body)
         except TrustError as e:
             raise ServiceError("invalid_rules", e.reason, 422) from e
         ring = self.rules_ring(province)
         ring.ensure(now=_ts(now))
-        token = sign_compact(ring.active(), typ=RULES_TYP, payload=json_compact(body))
-        (self.dir / "rules").mkdir(parents=True, exist_ok=True)
-        (self.dir / "rules" / f"{province}.jwt").write_text(token + "\n", encoding="ascii")
+        folder = self.dir / "rules"
+        folder.mkdir(parents=True, exist_ok=True)
+        with locked(folder / f"{province}.lock"):
+            body["version"] = next_version(folder / f"{province}.version")
+            token = sign_compact(ring.active(), typ=RULES_TYP, payload=json_compact(body))
+            write_atomic(folder / f"{province}.jwt", (token + "\n").encode("ascii"), mode=0o644)
         return token
 
     def trust_list(self) -> str:
@@ -369,9 +441,9 @@ class TrustNetwork:
             if not usable:
                 continue
             for lst in self.service.store.status_lists(a.code):
-                token, etag = self.service.status_list(a.code, lst, now=now, kid=usable[0])
+                token, _, version = self.service.versioned_status_list(a.code, lst, now=now, kid=usable[0])
                 lists.append(token)
-                versions.append(etag)
+                versions.append(json.dumps([a.code, lst, version, usable[0]]))
         if verified is not None:
             # Other servers' material (hcert network pull), and only what devices accept under this trust list.
             rules = verified_rules(verified, rules)
@@ -393,36 +465,59 @@ class TrustNetwork:
         *,
         version: int,
         now: dt.datetime,
+        issued_at: int | None = None,
     ) -> str:
+        """Sign a bundle and return its hcert-bundle/2 envelope (docs/FORMAT.md section 7.1)."""
         ts = _ts(now)
+        issued = ts if issued_at is None else issued_at
         payload = {
-            "format": "hcert-bundle/1",
+            "format": BUNDLE_FORMAT,
             "version": version,
-            "issued_at": ts,
-            "expires": ts + BUNDLE_VALIDITY,
-            "trust_list": trust,
+            "issued_at": issued,
+            "expires": issued + BUNDLE_VALIDITY,
+            "trust_list": {"version": _payload(trust, "trust list").get("version"), "sha256": sha256_text(trust)},
             "rules": rules,
             "status_lists": lists,
             "withdrawn": withdrawn,
         }
         self.bundle_ring.ensure(now=ts)
-        return sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
+        token = sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
+        return json_compact({"format": BUNDLE_FORMAT, "trust_list": trust, "bundle": token}).decode("ascii")
 
     def bundle(self, *, now: dt.datetime) -> tuple[str, str]:
-        """Return the current bundle and its ETag, re-made when anything in it changed or it aged."""
+        """Return the current bundle envelope and its ETag, re-made when anything in it changed or it aged.
+
+        The bundle lives in ``trust/bundle.json`` with its version in
+        ``trust/bundle.state.json``, both replaced under ``trust/bundle.lock``,
+        so every instance sharing the data folder serves the same bundle and the
+        version only ever goes up.
+        """
         ts = _ts(now)
         trust = self.trust_list()
         rules, lists, versions, withdrawn = self._contents(trust, now=now, verified=self._verified_trust(trust))
         digest = hashlib.sha256(json.dumps([trust, rules, versions, withdrawn], sort_keys=True).encode()).hexdigest()
-        with self._lock:
-            cached = self._bundle
-            if cached and cached[3] == digest and ts - cached[2] < BUNDLE_REFRESH:
-                return cached[0], cached[1]
-            version = max(ts, (cached[2] + 1) if cached else 0)
-            token = self._sign_bundle(trust, rules, lists, withdrawn, version=version, now=now)
-            etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
-            self._bundle = (token, etag, ts, digest)
-            return token, etag
+        state_path, envelope_path = self.dir / "bundle.state.json", self.dir / "bundle.json"
+        with self._lock, locked(self.dir / "bundle.lock"):
+            try:
+                state = json.loads(state_path.read_text("utf-8"))
+            except FileNotFoundError:
+                state = {"version": 0, "issued_at": 0, "made_at": 0, "digest": ""}
+            except ValueError as e:
+                raise ServiceError("bundle_state_damaged", f"{state_path} is damaged", 503) from e
+            if state["digest"] == digest and ts - state["made_at"] < BUNDLE_REFRESH and envelope_path.exists():
+                cached = self._bundle
+                if cached is None or cached[0] != state["version"]:
+                    envelope = envelope_path.read_text("ascii")
+                    cached = self._bundle = (state["version"], envelope, _etag(envelope))
+                return cached[1], cached[2]
+            version = int(state["version"]) + 1
+            issued_at = max(ts, int(state["issued_at"]))  # never earlier than a bundle already out
+            envelope = self._sign_bundle(trust, rules, lists, withdrawn, version=version, now=now, issued_at=issued_at)
+            write_atomic(envelope_path, envelope.encode("ascii"), mode=0o644)
+            state = {"version": version, "issued_at": issued_at, "made_at": ts, "digest": digest}
+            write_atomic(state_path, json.dumps(state).encode())
+            self._bundle = (version, envelope, _etag(envelope))
+            return envelope, self._bundle[2]
 
     # -- development setup -----------------------------------------------------------
     def ensure_development_network(self, *, now: dt.datetime) -> Path | None:
@@ -443,8 +538,12 @@ class TrustNetwork:
         self.sign_rules("44", SAMPLE_RULES, now=now)
         provinces = sorted({a.code[:2] for a in self.service.store.list_authorities()} | {"44"})
         subs = [export_submission(self.service, p, now=now) for p in provinces]
-        self.publish_trust_list(sign_trust_list(root, subs, self.bundle_signers(now=now), version=_ts(now), now=now))
+        self.publish_trust_list(sign_trust_list(root, subs, self.bundle_signers(now=now), now=now))
         return root_dir / "roots.json"
+
+
+def _etag(envelope: str) -> str:
+    return '"' + hashlib.sha256(envelope.encode("ascii")).hexdigest()[:32] + '"'
 
 
 #: Guangdong's sample rules (development): what a destination could publish.

@@ -38,7 +38,8 @@ from _common import NOW, interleave, pin_one_core, worker
 
 def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
     from app.trust import SAMPLE_RULES, sign_trust_list
-    from hcert_verifier import BUNDLE_TYP, RULES_TYP, json_compact
+    from hcert_verifier import BUNDLE_FORMAT, BUNDLE_TYP, RULES_TYP, json_compact
+    from hcert_verifier.bundle import sha256_text
     from issuer import STATUS_LIST_SIZE, StatusBits, sign_status_list
     from keys import KeyRing, generate_signing_key, sign_compact
 
@@ -62,7 +63,7 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
         province = f"{11 + p:02d}"
         rule_key = generate_signing_key()
         subs[province] = {"province": province, "authorities": [], "rule_signers": [jwk(rule_key)]}
-        body = {**SAMPLE_RULES, "province": province, "version": ts, "issued_at": ts}
+        body = {**SAMPLE_RULES, "province": province, "version": 1, "issued_at": ts}
         rule_tokens.append(sign_compact(rule_key, typ=RULES_TYP, payload=json_compact(body)))
     for i in range(n_authorities):
         province = f"{11 + i % 34:02d}"
@@ -88,21 +89,28 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
             bits.set(idx, 1)
         status_tokens.append(
             sign_status_list(
-                active, bits, uri=f"https://hcert.example/v1/status/{code}/0", iat=ts, exp=ts + 7 * 86400, ttl=3600
+                active,
+                bits,
+                uri=f"https://hcert.example/v1/status/{code}/0",
+                iat=ts,
+                exp=ts + 7 * 86400,
+                ttl=3600,
+                version=1,
             )
         )
-    trust = sign_trust_list(root, list(subs.values()), [jwk(bundle_key)], version=ts, now=NOW)
+    trust = sign_trust_list(root, list(subs.values()), [jwk(bundle_key)], version=1, now=NOW)
     payload = {
-        "format": "hcert-bundle/1",
-        "version": ts,
+        "format": BUNDLE_FORMAT,
+        "version": 1,
         "issued_at": ts,
         "expires": ts + 7 * 86400,
-        "trust_list": trust,
+        "trust_list": {"version": 1, "sha256": sha256_text(trust)},
         "rules": rule_tokens,
         "status_lists": status_tokens,
         "withdrawn": [],
     }
-    token = sign_compact(bundle_key, typ=BUNDLE_TYP, payload=json_compact(payload))
+    bundle = sign_compact(bundle_key, typ=BUNDLE_TYP, payload=json_compact(payload))
+    token = json_compact({"format": BUNDLE_FORMAT, "trust_list": trust, "bundle": bundle}).decode()
     roots = [{"kty": "EC", "crv": "P-256", "x": r.x, "y": r.y, "kid": r.kid} for r in root.records]
     return token, roots, signing, [(code, key) for code, key in list(signing.items())[:8]]
 
@@ -124,7 +132,7 @@ def prepare(n_authorities: int, n_certs: int, out: Path) -> float:
             claims = iss.claims(app, now=NOW, jti=f"{n:02d}{i:010d}"[:12], status=(0, 2 * i + 1))
             claims["o"] = code
             certs.append(iss.sign(claims)[1])
-    (out / "bundle.jwt").write_text(token)
+    (out / "bundle.json").write_text(token)
     (out / "roots.json").write_text(json.dumps({"roots": roots}))
     (out / "certs.json").write_text(json.dumps({"tokens": certs, "qr": [qr_encode(c) for c in certs]}))
     return build_s
@@ -139,7 +147,7 @@ def device(folder: Path, rounds: int) -> dict[str, float]:
     from hcert_verifier import Bundle, Verifier, b64url_decode, load_roots
     from hcert_verifier.sync import sync
 
-    token = (folder / "bundle.jwt").read_text()
+    token = (folder / "bundle.json").read_text()
     roots = load_roots(folder / "roots.json")
     body = token.encode()
 
@@ -159,14 +167,14 @@ def device(folder: Path, rounds: int) -> dict[str, float]:
     dev = Path(tempfile.mkdtemp())
     (dev / "roots.json").write_text(json.dumps({"roots": roots}))
     t = time.perf_counter()
-    sync(f"http://127.0.0.1:{httpd.server_address[1]}", data_dir=dev)
+    sync(f"http://127.0.0.1:{httpd.server_address[1]}", data_dir=dev, at=NOW)
     sync_s = time.perf_counter() - t
     httpd.shutdown()
     httpd.server_close()
     loads = []
     for _ in range(3):
         t = time.perf_counter()
-        bundle = Bundle.from_file(dev / "bundle.jwt", roots)
+        bundle = Bundle.from_file(dev / "bundle.json", roots)
         loads.append(time.perf_counter() - t)
     certs = json.loads((folder / "certs.json").read_text())
     qr_texts, tokens = certs["qr"], certs["tokens"]
@@ -226,8 +234,8 @@ def main() -> None:
         return
     folder = Path(tempfile.mkdtemp())
     build_s = prepare(args.authorities, args.certs, folder)
-    size = (folder / "bundle.jwt").stat().st_size
-    wire = len(gzip.compress((folder / "bundle.jwt").read_bytes(), 6))
+    size = (folder / "bundle.json").stat().st_size
+    wire = len(gzip.compress((folder / "bundle.json").read_bytes(), 6))
     # The device side runs in a fresh process, as on a phone after a sync.
     out = subprocess.run(
         [sys.executable, __file__, "--device", str(folder), "--rounds", str(args.rounds)],

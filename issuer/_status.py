@@ -45,17 +45,19 @@ class StatusBits:
         return zlib.compress(bytes(self.data), 9)
 
 
-def sign_status_list(key: SigningKey, bits: StatusBits, *, uri: str, iat: int, exp: int, ttl: int) -> str:
-    """Return a signed status list token for list ``uri``."""
+def sign_status_list(
+    key: SigningKey, bits: StatusBits, *, uri: str, iat: int, exp: int, ttl: int, version: int | None = None
+) -> str:
+    """Return a signed status list token for list ``uri``.
+
+    ``version`` is the list's content version (the hcert ``version`` claim): it
+    must change whenever the bits change, and never go back.
+    """
     header = json_compact({"alg": "ES256", "kid": key.kid, "typ": "statuslist+jwt"})
-    payload = json_compact(
-        {
-            "sub": uri,
-            "iat": iat,
-            "exp": exp,
-            "ttl": ttl,
-            "status_list": {"bits": bits.bits, "lst": b64url_encode(bits.compressed())},
-        }
-    )
+    claims: dict[str, object] = {"sub": uri, "iat": iat, "exp": exp, "ttl": ttl}
+    if version is not None:
+        claims["version"] = version
+    claims["status_list"] = {"bits": bits.bits, "lst": b64url_encode(bits.compressed())}
+    payload = json_compact(claims)
     signing_input = f"{b64url_encode(header)}.{b64url_encode(payload)}"
     return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from hcert_verifier import Bundle, Verifier
+from hcert_verifier import Bundle, BundleError, Verifier
 
 from ..deps import Clock, Service
 from ..service import ServiceError
@@ -25,15 +25,15 @@ def _network(request: Request) -> Any:
     "/v1/bundle",
     summary="The offline trust bundle",
     response_class=Response,
-    responses={200: {"content": {"application/jwt": {}}}, 304: {"description": "not modified"}},
+    responses={200: {"content": {"application/json": {}}}, 304: {"description": "not modified"}},
 )
 def bundle(request: Request, now: Clock) -> Response:
-    """Trust list, destination rules and every status list in one signed file, for `hcert-verify sync`."""
-    token, etag = _network(request).bundle(now=now)
+    """Trust list, destination rules and every status list in one signed envelope (hcert-bundle/2), for sync."""
+    envelope, etag = _network(request).bundle(now=now)
     headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return Response(token, media_type="application/jwt", headers=headers)
+    return Response(envelope, media_type="application/json", headers=headers)
 
 
 # HEAD too (a device or a load balancer checking ETag and size): same answer, no body.
@@ -58,7 +58,11 @@ class VerifyIn(BaseModel):
 
     qr: str = Field(min_length=1, max_length=4096, description="QR text (CNHC:/...) or compact token")
     destination: str | None = Field(default=None, pattern=r"^[1-8][0-9]$", description="destination province code")
-    checkpoint: str = Field(default="gate", pattern=r"^(gate|highway)$")
+    checkpoint: str = Field(
+        default="gate",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="checkpoint name in the destination's rules (e.g. gate, highway)",
+    )
     at: dt.datetime | None = Field(default=None, description="verification time (default: now)")
 
 
@@ -66,11 +70,14 @@ class VerifyIn(BaseModel):
 def verify(body: Annotated[VerifyIn, Body()], request: Request, service: Service, now: Clock) -> dict[str, Any]:
     """For factories with their own systems: the verdict, code and rule outcomes, as `hcert-verify` gives them."""
     network = _network(request)
-    token, _ = network.bundle(now=now)
-    roots = network.roots()
+    envelope, _ = network.bundle(now=now)
     cached = getattr(request.app.state, "verify_bundle", None)
-    if cached is None or cached.raw != token:
-        cached = Bundle.load(token, roots)
+    if cached is None or cached.raw != envelope:
+        try:
+            cached = Bundle.load(envelope, network.roots())
+        except BundleError as e:
+            # Our own bundle does not verify against our roots: a server fault, said truthfully.
+            raise ServiceError("bundle_unavailable", f"the server's bundle does not verify: {e.reason}", 503) from e
         request.app.state.verify_bundle = cached
     at = body.at or now
     if at.tzinfo is None:

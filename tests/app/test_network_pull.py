@@ -187,8 +187,13 @@ def test_pull_refuses_forgeries_and_replays_and_keeps_the_last_good_copy(world):
     world.origin.routes["/v1/rules/51"] = (200, forged.encode())
     assert "not trusted" in pull(world.dist, now=NOW + HOUR).failed[-1]
     held_rules = (world.dist.dir / "rules" / "51.jwt").read_text()
-    world.sc_net.sign_rules("51", {"version": 1, "checkpoints": {"gate": []}}, now=NOW)
-    world.serve_rules()
+    # The province's own rule key, but a version older than the copy in hand (a replay).
+    older = sign_compact(
+        world.sc_net.rules_ring("51").active(),
+        typ="hcert-rules",
+        payload=json.dumps({"province": "51", "version": 0, "issued_at": ts, "checkpoints": {"gate": []}}).encode(),
+    )
+    world.origin.routes["/v1/rules/51"] = (200, older.encode())
     assert "not newer" in pull(world.dist, now=NOW + HOUR).failed[-1]
     assert (world.dist.dir / "rules" / "51.jwt").read_text() == held_rules
 

@@ -45,7 +45,7 @@ from ._errors import __all__ as _error_names
 from ._jwk import KID_LENGTH, jwk_from_public_key, jwk_thumbprint, kid_for, public_key_from_jwk
 from ._jws import ALGORITHM, P256_ORDER
 from ._verify import CLOCK_LEEWAY, TYP, Result, Verifier, decode_token, verify_compact_jws
-from .bundle import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, Bundle, load_roots
+from .bundle import BUNDLE_FORMAT, BUNDLE_TYP, MAX_BUNDLE_VALIDITY, RULES_TYP, TRUST_LIST_TYP, Bundle, load_roots
 from .rules import RuleOutcome, RuleSet
 from .status import STATUS_REVOKED, STATUS_SUSPENDED, STATUS_VALID, StatusList, StatusLists, status_list_uri
 from .trust import JwksTrust, TrustedKey, TrustSource
@@ -54,7 +54,9 @@ __version__ = "1.0.0"
 
 __all__ = [
     "ALGORITHM",
+    "BUNDLE_FORMAT",
     "BUNDLE_TYP",
+    "MAX_BUNDLE_VALIDITY",
     "RULES_TYP",
     "TRUST_LIST_TYP",
     "CLOCK_LEEWAY",

@@ -20,6 +20,10 @@ __all__ = [
     "BadZip",
     "BundleError",
     "BundleExpired",
+    "BundleIssuedInFuture",
+    "BundleRollback",
+    "BundleValidityTooLong",
+    "ClockBeforeBundle",
     "CritUnsupported",
     "DecompressionFailed",
     "DuplicateJsonKey",
@@ -36,15 +40,21 @@ __all__ = [
     "PayloadTooLarge",
     "RejectedByRules",
     "Revoked",
+    "RulesRollback",
     "RulesUnavailable",
     "SignatureNotCanonical",
+    "StatusListExpired",
+    "StatusListRollback",
     "StatusUnavailable",
     "Suspended",
     "TrustError",
+    "TrustListRollback",
     "UnknownHeader",
     "UnknownIssuer",
     "UnknownKey",
     "VerificationError",
+    "VersionReused",
+    "WithdrawalDropped",
 ]
 
 
@@ -72,6 +82,54 @@ class BundleError(TrustError):
     """The offline bundle is missing, malformed or not signed by a pinned root."""
 
     code = "bundle_invalid"
+
+
+class BundleRollback(BundleError):
+    """The bundle is older than the one the device holds (a replay)."""
+
+    code = "bundle_rollback"
+
+
+class TrustListRollback(BundleError):
+    """The bundle carries an older trust list than the device has accepted."""
+
+    code = "trust_list_rollback"
+
+
+class RulesRollback(BundleError):
+    """The bundle carries older rules of a province than the device has accepted."""
+
+    code = "rules_rollback"
+
+
+class StatusListRollback(BundleError):
+    """The bundle carries an older status list than the device has accepted."""
+
+    code = "status_list_rollback"
+
+
+class VersionReused(BundleError):
+    """A signed object has the version of one the device accepted, with other content."""
+
+    code = "version_reused"
+
+
+class WithdrawalDropped(BundleError):
+    """The bundle omits a key withdrawal that an earlier bundle announced."""
+
+    code = "withdrawal_dropped"
+
+
+class BundleValidityTooLong(BundleError):
+    """The bundle's ``expires`` is further from its ``issued_at`` than the format allows."""
+
+    code = "bundle_validity_too_long"
+
+
+class BundleIssuedInFuture(BundleError):
+    """The bundle says it was issued after the device's current time."""
+
+    code = "bundle_issued_in_future"
 
 
 class VerificationError(HcertError):
@@ -267,6 +325,12 @@ class BundleExpired(VerificationError):
     code = "bundle_expired"
 
 
+class ClockBeforeBundle(VerificationError):
+    """The device clock is earlier than the bundle's signed issue time: it is wrong."""
+
+    code = "clock_before_bundle"
+
+
 class RejectedByRules(VerificationError):
     """The destination's acceptance rules reject this certificate."""
 
@@ -283,3 +347,9 @@ class StatusUnavailable(VerificationError):
     """No current status list for this certificate is at hand, and one is required."""
 
     code = "status_unavailable"
+
+
+class StatusListExpired(StatusUnavailable):
+    """The certificate's status list is past its ``exp``; it is not used."""
+
+    code = "status_list_expired"

@@ -16,6 +16,7 @@ from ._codec import QR_PREFIX, b64url_decode, inflate, json_object, qr_decode
 from ._errors import (
     BadQrPrefix,
     BundleExpired,
+    ClockBeforeBundle,
     Expired,
     IssuedInFuture,
     KeyNotYetValid,
@@ -25,6 +26,7 @@ from ._errors import (
     RejectedByRules,
     Revoked,
     RulesUnavailable,
+    StatusListExpired,
     StatusUnavailable,
     Suspended,
     UnknownIssuer,
@@ -149,13 +151,18 @@ class Verifier:
         destination: str | None = None,
         checkpoint: str = "gate",
     ) -> Result:
-        """Verify QR text or a compact token at time ``at`` (default: now).
+        """Verify QR text or a compact token at time ``at`` (default: the device clock).
 
         With a bundle and a ``destination`` province, that province's rules for
-        ``checkpoint`` (``gate`` or ``highway``) are applied too. Never raises
+        ``checkpoint`` (any name the rules use, e.g. ``gate`` or ``highway``)
+        are applied too. With a bundle and no ``at``, a device clock earlier
+        than the bundle's signed ``issued_at`` (beyond :data:`CLOCK_LEEWAY`) is
+        refused (``clock_before_bundle``): the clock is wrong. An explicit
+        ``at`` is the operator's word and only gets a warning. Never raises
         for a bad certificate: every failure is a :class:`Result` with
         ``valid=False`` and its code.
         """
+        explicit = at is not None
         now = _timestamp(at)
         warnings: list[str] = []
         bundle = self._bundle
@@ -169,6 +176,13 @@ class Verifier:
                     destination=destination,
                 )
             if now < bundle.issued_at - CLOCK_LEEWAY:
+                if not explicit:
+                    return Result(
+                        False,
+                        ClockBeforeBundle.code,
+                        "the device clock is earlier than the trust bundle's issue time; set the clock (or pass at)",
+                        destination=destination,
+                    )
                 warnings.append("clock_before_bundle")
             elif now - bundle.issued_at > STALE_AFTER:
                 warnings.append("bundle_stale")
@@ -260,16 +274,23 @@ class Verifier:
                 if self._require_status:
                     raise StatusUnavailable(f"no status list {cert.issuer}/{cert.status.lst} at hand")
                 warnings.append("status_not_checked")
-            else:
-                try:
-                    value = lst.status(cert.status.idx)
-                except IndexError:
-                    raise StatusUnavailable("the certificate's status index is past the end of its list") from None
-                if value == STATUS_REVOKED:
-                    raise Revoked(f"revoked by authority {cert.issuer}")
-                if value == STATUS_SUSPENDED:
-                    raise Suspended(f"suspended by authority {cert.issuer}")
-                checked = True
+                return False
+            try:
+                value = lst.status(cert.status.idx)
+            except IndexError:
+                raise StatusUnavailable("the certificate's status index is past the end of its list") from None
+            # Revocation is final, so even a list past its exp proves it.
+            if value == STATUS_REVOKED:
+                raise Revoked(f"revoked by authority {cert.issuer}")
+            if not lst.is_current(now, leeway=CLOCK_LEEWAY):
+                # Otherwise a list past its exp (or without one) says nothing about today.
+                if self._require_status:
+                    raise StatusListExpired(f"status list {cert.issuer}/{cert.status.lst} is past its exp")
+                warnings.append("status_list_expired")
+                return False
+            if value == STATUS_SUSPENDED:
+                raise Suspended(f"suspended by authority {cert.issuer}")
+            checked = True
         return checked
 
 

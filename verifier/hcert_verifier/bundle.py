@@ -1,23 +1,33 @@
 """The offline trust bundle: trust list, destination rules and status lists in one signed file.
 
-Chain of trust, checked on load:
+The file is a small JSON envelope (``docs/FORMAT.md`` section 7)::
 
-1. the **trust list** inside the bundle is signed by a national root key the
+    {"format": "hcert-bundle/2", "trust_list": "<JWS>", "bundle": "<JWS>"}
+
+Chain of trust, checked on load, each signature before the bytes it covers
+are inflated or parsed:
+
+1. the **trust list** beside the bundle is signed by a national root key the
    device has pinned (``roots.json``);
-2. the trust list names the **bundle signers**; the bundle's outer signature
-   must be by one of them (an online key, so that status lists can be refreshed
-   without taking the root out of its safe);
+2. the trust list names the **bundle signers**; the bundle token must be
+   signed by one of them (an online key, so that status lists can be
+   refreshed without taking the root out of its safe), and it names the trust
+   list's version and SHA-256, so the two travel as a pair;
 3. each province's **rules** are signed by a rule key the trust list names for
    that province;
-4. each **status list** is signed by a key of its own authority, and its
-   ``sub`` is exactly ``<base_url>/v1/status/<iss>/<lst>`` with the base URL
-   the trust list gives that authority (no other server can stand in for it).
+4. each **status list** is signed by a non-withdrawn key of its own authority,
+   and its ``sub`` is exactly ``<base_url>/v1/status/<iss>/<lst>`` with the
+   base URL the trust list gives that authority (no other server can stand in
+   for it).
 
-Anything that fails refuses the whole bundle, so a device keeps its last good one.
+Anything that fails refuses the whole bundle, so a device keeps its last good
+one. Versions against what the device accepted before are checked by
+:mod:`hcert_verifier.state`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,8 +36,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ._codec import b64url_decode, inflate, json_object
-from ._errors import BundleError, HcertError, TrustError
+from ._codec import b64url_decode, b64url_encode, inflate, json_object
+from ._errors import BundleError, BundleValidityTooLong, HcertError, TrustError
 from ._jwk import KID_LENGTH, kid_for, public_key_from_jwk
 from ._jws import check_header, split_token, verify_es256
 from .rules import RuleSet
@@ -35,7 +45,9 @@ from .status import StatusList, status_list_uri
 from .trust import TrustedKey, index_keys
 
 __all__ = [
+    "BUNDLE_FORMAT",
     "BUNDLE_TYP",
+    "MAX_BUNDLE_VALIDITY",
     "RULES_TYP",
     "STALE_AFTER",
     "TRUST_LIST_TYP",
@@ -50,7 +62,16 @@ TRUST_LIST_TYP = "hcert-trustlist"
 RULES_TYP = "hcert-rules"
 #: Past this age (seconds) a verdict carries the warning ``bundle_stale``.
 STALE_AFTER = 48 * 3600
+#: The ``format`` of the envelope and of the bundle payload.
+BUNDLE_FORMAT = "hcert-bundle/2"
+#: Longest a bundle may be valid: ``expires - issued_at`` (seconds). A device
+#: refuses a bundle that claims more, so a stolen bundle-signer key cannot make
+#: one bundle outlive this.
+MAX_BUNDLE_VALIDITY = 7 * 86400
 MAX_BUNDLE = 64 * 1024 * 1024
+#: Largest trust list token, and its largest inflated payload.
+MAX_TRUST_LIST = 8 * 1024 * 1024
+_ENVELOPE = frozenset({"format", "trust_list", "bundle"})
 _HEADER = frozenset({"alg", "kid", "typ", "zip"})
 
 
@@ -65,19 +86,29 @@ def _keys_by_kid(jwks: Iterable[Any], what: str) -> dict[str, ec.EllipticCurvePu
     return out
 
 
-def open_signed(token: str, keys: Mapping[str, ec.EllipticCurvePublicKey], *, typ: str, what: str) -> dict[str, Any]:
+def open_signed(
+    token: str,
+    keys: Mapping[str, ec.EllipticCurvePublicKey],
+    *,
+    typ: str,
+    what: str,
+    limit: int = MAX_BUNDLE,
+) -> dict[str, Any]:
     """Verify an hcert signed object (ES256, zip DEF, this typ) with one of ``keys``; return its payload.
 
-    Raises :class:`BundleError` naming ``what`` and the defect.
+    The signature is checked before the payload is inflated (at most ``limit``
+    bytes) or parsed. Raises :class:`BundleError` naming ``what`` and the defect.
     """
+    if not isinstance(token, str) or len(token) > limit:
+        raise BundleError(f"{what} is not a compact JWS of at most {limit} characters")
     try:
-        jws = split_token(token, limit=MAX_BUNDLE)
+        jws = split_token(token, limit=limit)
         unverified_header = check_header(jws.header_segment, typ=typ, allowed=_HEADER, kid_length=KID_LENGTH)
         key = keys.get(unverified_header["kid"])
         if key is None:
             raise BundleError(f"{what} is signed by key {unverified_header['kid']}, which is not trusted for it")
         verify_es256(key, jws.signing_input, jws.signature, allow_high_s=False)
-        return json_object(inflate(b64url_decode(jws.payload_segment, what), MAX_BUNDLE), what)
+        return json_object(inflate(b64url_decode(jws.payload_segment, what), limit), what)
     except BundleError:
         raise
     except HcertError as e:
@@ -97,6 +128,11 @@ def load_roots(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return roots
 
 
+def sha256_text(text: str) -> str:
+    """Return the base64url SHA-256 of an ASCII token, as bundles name the trust list."""
+    return b64url_encode(hashlib.sha256(text.encode("ascii")).digest())
+
+
 @dataclass(frozen=True)
 class Authority:
     """An issuing authority as the trust list describes it."""
@@ -110,9 +146,22 @@ class Authority:
     base_url: str = ""
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """The version of one signed object and a digest of its content (what the device remembers)."""
+
+    version: int
+    digest: str
+
+
 @dataclass
 class Bundle:
-    """A verified bundle. It is a trust source, a status source and the rule book of a device."""
+    """A verified bundle. It is a trust source, a status source and the rule book of a device.
+
+    ``withdrawn`` holds the kids the bundle signer withdrew; ``rule_versions``
+    and ``status_versions`` (by list URI) the version and content digest of
+    each object inside, for :class:`hcert_verifier.state.DeviceState`.
+    """
 
     version: int
     issued_at: int
@@ -124,68 +173,129 @@ class Bundle:
     _rules: dict[str, RuleSet] = field(repr=False)
     _status: dict[tuple[str, int], StatusList] = field(repr=False)
     raw: str = field(repr=False, default="")
+    digest: str = field(repr=False, default="")
+    trust_list_digest: str = field(repr=False, default="")
+    withdrawn: frozenset[str] = field(default=frozenset())
+    rule_versions: dict[str, Versioned] = field(repr=False, default_factory=dict)
+    status_versions: dict[str, Versioned] = field(repr=False, default_factory=dict)
 
     # -- loading -------------------------------------------------------------
     @classmethod
-    def load(cls, token: str, roots: Sequence[Mapping[str, Any]]) -> Bundle:
-        """Verify a bundle against pinned ``roots`` and return it; raise :class:`BundleError`."""
-        if not isinstance(token, str) or len(token) > MAX_BUNDLE:
-            raise BundleError("a bundle is a compact JWS of at most 64 MB")
-        token = token.strip()
+    def load(cls, envelope: str | bytes, roots: Sequence[Mapping[str, Any]]) -> Bundle:
+        """Verify a bundle envelope against pinned ``roots`` and return it; raise :class:`BundleError`.
+
+        Order (``docs/FORMAT.md`` section 7.1): envelope shape; trust list
+        signature by a pinned root, then its payload; bundle signature by a
+        bundle signer of that trust list, then its payload; the pairing of the
+        two; each rules object and status list. Nothing unsigned is inflated.
+        """
         try:
-            jws = split_token(token, limit=MAX_BUNDLE)
-            unverified = json_object(inflate(b64url_decode(jws.payload_segment, "bundle"), MAX_BUNDLE), "bundle")
+            return cls._load(envelope, roots)
+        except BundleError:
+            raise
         except HcertError as e:
-            raise BundleError(f"bundle: {e.code}: {e.reason}") from e
-        if unverified.get("format") != "hcert-bundle/1" or not isinstance(unverified.get("trust_list"), str):
-            raise BundleError("not an hcert-bundle/1")
+            raise BundleError(f"{e.code}: {e.reason}") from e
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise BundleError(f"the bundle is malformed ({type(e).__name__})") from e
+
+    @classmethod
+    def _load(cls, envelope: str | bytes, roots: Sequence[Mapping[str, Any]]) -> Bundle:
+        if not isinstance(envelope, (str, bytes)) or len(envelope) > MAX_BUNDLE:
+            raise BundleError("a bundle is an hcert-bundle/2 envelope of at most 64 MB")
+        try:
+            data = envelope.encode("ascii") if isinstance(envelope, str) else envelope
+            unverified_envelope = json_object(data, "bundle envelope")
+        except (UnicodeEncodeError, HcertError) as e:
+            raise BundleError("a bundle is a JSON hcert-bundle/2 envelope") from e
+        if set(unverified_envelope) != _ENVELOPE or unverified_envelope["format"] != BUNDLE_FORMAT:
+            raise BundleError(f"a bundle envelope has exactly format ({BUNDLE_FORMAT!r}), trust_list and bundle")
+        trust_token, token = unverified_envelope["trust_list"], unverified_envelope["bundle"]
+        if not isinstance(trust_token, str) or not isinstance(token, str):
+            raise BundleError("the envelope's trust_list and bundle are compact JWS strings")
         # 1. The trust list, by a pinned root.
         trust = open_signed(
-            unverified["trust_list"], _keys_by_kid(roots, "pinned roots"), typ=TRUST_LIST_TYP, what="trust list"
+            trust_token,
+            _keys_by_kid(roots, "pinned roots"),
+            typ=TRUST_LIST_TYP,
+            what="trust list",
+            limit=MAX_TRUST_LIST,
         )
-        # 2. The bundle itself, by a bundle signer the trust list names.
+        trust_version = trust.get("version")
+        if type(trust_version) is not int or trust_version < 0:
+            raise BundleError("trust list version must be a non-negative integer")
+        # 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
         signers = _keys_by_kid(trust.get("bundle_signers") or [], "bundle signers")
         payload = open_signed(token, signers, typ=BUNDLE_TYP, what="bundle")
-        if payload != unverified:  # pragma: no cover - same bytes, verified now
-            raise BundleError("bundle payload changed")
+        if payload.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"the bundle payload's format is not {BUNDLE_FORMAT!r}")
         for name in ("version", "issued_at", "expires"):
-            if type(payload.get(name)) is not int:
-                raise BundleError(f"bundle {name} must be an integer")
+            if type(payload.get(name)) is not int or payload[name] < 0:
+                raise BundleError(f"bundle {name} must be a non-negative integer")
         if payload["expires"] <= payload["issued_at"]:
             raise BundleError("bundle expires before it is issued")
+        if payload["expires"] - payload["issued_at"] > MAX_BUNDLE_VALIDITY:
+            raise BundleValidityTooLong(
+                f"bundle is valid {payload['expires'] - payload['issued_at']} s; at most {MAX_BUNDLE_VALIDITY} s"
+            )
+        # The bundle names the trust list it was made with, so a trust list cannot be swapped beside it.
+        pairing = payload.get("trust_list")
+        trust_digest = sha256_text(trust_token)
+        if not isinstance(pairing, dict) or pairing != {"version": trust_version, "sha256": trust_digest}:
+            raise BundleError("the bundle does not name the trust list beside it (version and sha256)")
         authorities, keys = cls._authorities(trust)
         # The bundle signer may withdraw keys between two trust lists (never add any).
-        withdrawn = {w.get("kid") for w in payload.get("withdrawn") or [] if isinstance(w, dict)}
+        withdrawn_entries = payload.get("withdrawn") or []
+        if not isinstance(withdrawn_entries, list):
+            raise BundleError("bundle withdrawn must be a list")
+        withdrawn = frozenset(
+            w["kid"] for w in withdrawn_entries if isinstance(w, dict) and isinstance(w.get("kid"), str)
+        )
         keys = [replace(k, state="withdrawn") if k.kid in withdrawn else k for k in keys]
         bundle = cls(
             version=payload["version"],
             issued_at=payload["issued_at"],
             expires=payload["expires"],
-            trust_list_version=int(trust.get("version", 0)),
+            trust_list_version=trust_version,
             roots=[dict(r) for r in (trust.get("roots") or roots)],
             authorities=authorities,
             _keys=index_keys(keys),
             _rules={},
             _status={},
-            raw=token,
+            raw=data.decode("ascii"),
+            digest=sha256_text(token),
+            trust_list_digest=trust_digest,
+            withdrawn=withdrawn,
         )
         # 3. Rules, each by its province's rule key.
         rule_signers = trust.get("rule_signers") or {}
-        for item in payload.get("rules") or []:
+        rule_items = payload.get("rules") or []
+        if not isinstance(rule_signers, dict) or not isinstance(rule_items, list):
+            raise BundleError("rule_signers is an object and rules a list")
+        for item in rule_items:
             province = _unverified_province(item)
-            ruleset = RuleSet.from_payload(
-                open_signed(
-                    item,
-                    _keys_by_kid(rule_signers.get(province, []), f"rule signers of {province}"),
-                    typ=RULES_TYP,
-                    what=f"rules of province {province}",
-                )
+            opened = open_signed(
+                item,
+                _keys_by_kid(rule_signers.get(province, []), f"rule signers of {province}"),
+                typ=RULES_TYP,
+                what=f"rules of province {province}",
             )
+            try:
+                ruleset = RuleSet.from_payload(opened)
+            except BundleError:
+                raise
+            except TrustError as e:
+                raise BundleError(f"rules of province {province}: {e.reason}") from e
             if ruleset.province != province:  # pragma: no cover - province read from the same payload
                 raise BundleError("rules province mismatch")
+            if province in bundle._rules:
+                raise BundleError(f"the bundle carries rules of province {province} twice")
             bundle._rules[province] = ruleset
+            bundle.rule_versions[province] = Versioned(ruleset.version, sha256_text(item))
         # 4. Status lists, each by a key of its own authority (never a withdrawn one).
-        for item in payload.get("status_lists") or []:
+        status_items = payload.get("status_lists") or []
+        if not isinstance(status_items, list):
+            raise BundleError("bundle status_lists must be a list")
+        for item in status_items:
             try:
                 lst = StatusList.from_token(item, _UsableKeys(bundle))
             except TrustError as e:
@@ -194,7 +304,12 @@ class Bundle:
             expected = status_list_uri(owner.base_url, lst.iss, lst.lst) if owner else ""
             if not owner or lst.uri != expected:
                 raise BundleError(f"a status list in the bundle has sub {lst.uri!r}, not {expected!r}")
+            if lst.version is None:
+                raise BundleError(f"status list {lst.uri} carries no version")
+            if (lst.iss, lst.lst) in bundle._status or lst.uri in bundle.status_versions:
+                raise BundleError(f"the bundle carries status list {lst.uri} twice")
             bundle._status[(lst.iss, lst.lst)] = lst
+            bundle.status_versions[lst.uri] = Versioned(lst.version, lst.content_digest)
         return bundle
 
     @staticmethod
@@ -240,13 +355,13 @@ class Bundle:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], roots: Sequence[Mapping[str, Any]]) -> Bundle:
-        """Read and verify a bundle file."""
+        """Read and verify a bundle file; raise :class:`BundleError`."""
         try:
-            with open(path, encoding="ascii") as f:
-                token = f.read(MAX_BUNDLE + 1)
-        except (OSError, UnicodeDecodeError) as e:
+            with open(path, "rb") as f:
+                data = f.read(MAX_BUNDLE + 1)
+        except OSError as e:
             raise BundleError(f"cannot read bundle {os.fspath(path)!r}") from e
-        return cls.load(token, roots)
+        return cls.load(data, roots)
 
     # -- TrustSource / StatusSource -----------------------------------------------
     def key(self, kid: str) -> TrustedKey | None:
@@ -310,8 +425,9 @@ def _base_url(value: Any) -> str:
 
 def _unverified_province(token: Any) -> str:
     # Only to pick the rule keys to try; the signature check that follows is what counts.
+    # The outer bundle signature already covers these bytes.
     try:
-        payload = json_object(inflate(b64url_decode(token.split(".")[1], "rules"), MAX_BUNDLE), "rules")
+        payload = json_object(inflate(b64url_decode(token.split(".")[1], "rules"), MAX_TRUST_LIST), "rules")
     except (HcertError, AttributeError, IndexError) as e:
         raise BundleError("a rules object is malformed") from e
     province = payload.get("province")

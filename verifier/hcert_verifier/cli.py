@@ -89,7 +89,9 @@ def _bundle(args: argparse.Namespace) -> Bundle | None:
         return Bundle.from_file(args.bundle, _roots(args))
     if args.jwks or _default_jwks():
         return None
-    path = _data_dir(args) / "bundle.jwt"
+    from .sync import BUNDLE_FILE
+
+    path = _data_dir(args) / BUNDLE_FILE
     if not path.exists():
         raise _UsageError("no trust source: run `hcert-verify sync URL --roots FILE`, or give --bundle or --jwks")
     return Bundle.from_file(path, _roots(args))
@@ -143,7 +145,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from .sync import SyncError, sync
+    from .sync import check_url, sync
 
     data_dir = _data_dir(args)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,9 +155,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if not target.exists():
             target.write_text(json.dumps({"roots": roots}, indent=2))
     try:
-        outcome = sync(args.url, data_dir=data_dir)
-    except SyncError as e:
-        print(f"hcert-verify: {e.diagnostics()}", file=sys.stderr)
+        check_url(args.url, allow_http=args.allow_http)
+        if not (data_dir / "roots.json").exists():
+            raise _UsageError(f"no pinned roots in {data_dir}: give --roots FILE (the national root public keys)")
+        outcome = sync(args.url, data_dir=data_dir, allow_http=args.allow_http, timeout=args.deadline)
+    except HcertError as e:
+        # A refused bundle (its own code) or an unreachable server: the device keeps what it has.
+        print(f"hcert-verify: {e.diagnostics()}; the last good bundle is kept", file=sys.stderr)
         return EXIT_INVALID
     b = outcome.bundle
     state = "updated" if outcome.changed else "unchanged"
@@ -185,18 +191,26 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--bundle", help="offline trust bundle file (default: the synced bundle)")
     verify.add_argument("--roots", help="pinned national root keys (default: roots.json in the data folder)")
     verify.add_argument("--destination", help="destination province code (2 digits): apply its rules")
-    verify.add_argument("--checkpoint", default="gate", help="checkpoint kind for the rules: gate or highway")
+    verify.add_argument("--checkpoint", default="gate", help="checkpoint name in the rules, e.g. gate or highway")
     verify.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
     verify.add_argument("--jwks", help="JWKS file of trusted issuer keys instead of a bundle ($HCERT_JWKS)")
     verify.add_argument("--status", action="append", help="status list token file (repeatable)")
     verify.add_argument("--require-status", action="store_true", help="refuse when no status list is at hand")
-    verify.add_argument("--at", help="verification time, ISO-8601 with timezone (default: now)")
+    verify.add_argument(
+        "--at",
+        help="verification time, ISO-8601 with timezone (default: the device clock, which must not be before the "
+        "bundle's issue time)",
+    )
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(func=_cmd_verify)
     sync_p = sub.add_parser("sync", help="fetch and verify the trust bundle from an hcert server")
     sync_p.add_argument("url", help="server base URL, e.g. https://hcert.example.gov.cn")
     sync_p.add_argument("--roots", help="national root public keys to pin (first sync)")
     sync_p.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
+    sync_p.add_argument(
+        "--allow-http", action="store_true", help="allow plain http to a non-loopback server (default: https only)"
+    )
+    sync_p.add_argument("--deadline", type=float, default=60.0, help="total seconds the sync may take (default: 60)")
     sync_p.set_defaults(func=_cmd_sync)
     inspect = sub.add_parser("inspect", help="decode and show header and claims WITHOUT verifying")
     inspect.add_argument("input", help="QR text, compact token, image path, or - for stdin")

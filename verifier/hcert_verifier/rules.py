@@ -98,7 +98,7 @@ def _compile(rule: Mapping[str, Any]) -> CompiledRule:
         when_kinds=frozenset(when.get("kinds") or ()),
         when_prefixes=tuple(when.get("origin_prefixes") or ()),
         open_accepts=rule.get("open", "reject") == "accept",
-        description=rule.get("description"),
+        description=rule.get("description") if isinstance(rule.get("description"), Mapping) else None,
     )
 
 
@@ -257,7 +257,11 @@ def evaluate(
             origin = origin or _origin(cert.claims)
             if not (origin and origin.startswith(rule.when_prefixes)):
                 continue
-        outcome = _one(rule, cert, at, today, province)
+        try:
+            outcome = _one(rule, cert, at, today, province)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):  # pragma: no cover - defence
+            # A rule this verifier cannot evaluate is OPEN, never an exception.
+            outcome = RuleOutcome(rule.id, OPEN, "rule {} could not be evaluated", (rule.id,), rule.description)
         if outcome.outcome == FAIL or (outcome.outcome == OPEN and not rule.open_accepts):
             accepted = False
         outcomes.append(outcome)

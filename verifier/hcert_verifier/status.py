@@ -9,6 +9,7 @@ starting at bit ``i * bits``, least significant bit first. Values: 0 valid,
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,11 @@ def status_list_uri(base_url: str, iss: str, lst: int) -> str:
 
 @dataclass(frozen=True)
 class StatusList:
-    """One verified status list: authority, list number, bit width and the bits."""
+    """One verified status list: authority, list number, bit width and the bits.
+
+    ``uri`` is its ``sub``; ``version`` the hcert ``version`` claim (``None`` for
+    a list from an issuer that does not carry one). ``expires`` is its ``exp``.
+    """
 
     iss: str
     lst: int
@@ -54,8 +59,21 @@ class StatusList:
     data: bytes
     issued_at: int
     expires: int | None
-    #: The list's ``sub``: where its authority publishes it (``<base URL>/v1/status/<iss>/<lst>``).
     uri: str = ""
+    version: int | None = None
+
+    @property
+    def content_digest(self) -> str:
+        """Return the SHA-256 (hex) of what the list says: its bit width and bits.
+
+        Two tokens of one list with the same version must have the same digest;
+        re-signing a list to refresh ``exp`` does not change it.
+        """
+        return hashlib.sha256(bytes([self.bits]) + self.data).hexdigest()
+
+    def is_current(self, at: int, *, leeway: int = 300) -> bool:
+        """Return whether the list may be used at time ``at`` (it has an ``exp`` not yet past)."""
+        return self.expires is not None and at < self.expires + leeway
 
     def status(self, idx: int) -> int:
         """Return the status value of entry ``idx``; an index past the end is an error."""
@@ -69,9 +87,13 @@ class StatusList:
         """Verify a status list token against the trust source and decode it.
 
         The signing key is looked up by kid in ``trust`` (never taken from the
-        token); the algorithm is pinned to ES256. ``sub`` must end in
-        ``/<iss>/<lst>``, and a key bound to an authority may sign only that
-        authority's lists. Raises :class:`TrustError`.
+        token) and must not be withdrawn; the algorithm is pinned to ES256.
+        ``sub`` must end in ``/<iss>/<lst>``, and a key bound to an authority
+        may sign only that authority's lists. ``iat`` and ``exp`` are required
+        integers, ``version`` (when present) a non-negative integer. With
+        ``at``, a list past its ``exp`` is refused here too; without it, the
+        :class:`Verifier` refuses to use the list once ``exp`` has passed.
+        Raises :class:`TrustError`.
         """
         if not isinstance(token, str) or len(token) > MAX_LIST_TOKEN:
             raise TrustError("status list token is not a string of acceptable size")
@@ -83,17 +105,21 @@ class StatusList:
             key = trust.key(unverified_header["kid"])
             if key is None:
                 raise TrustError("status list token is signed by an unknown key")
+            if key.state == "withdrawn":
+                raise TrustError(f"status list token is signed by withdrawn key {key.kid}")
             # High s is accepted here: a list's identity is its URI, and other
             # Token Status List issuers need not normalise s.
             verify_es256(key.public_key, jws.signing_input, jws.signature, allow_high_s=True)
             claims = json_object(b64url_decode(jws.payload_segment, "status list"), "status list")
         except VerificationError as e:
             raise TrustError(f"status list token does not verify: {e.code}: {e.reason}") from e
-        iat, exp = claims.get("iat"), claims.get("exp")
-        if type(iat) is not int or (exp is not None and type(exp) is not int):
+        iat, exp, version = claims.get("iat"), claims.get("exp"), claims.get("version")
+        if type(iat) is not int or type(exp) is not int:
             raise TrustError("status list iat and exp must be integers")
-        if exp is not None and at is not None and exp + 300 < at:
-            raise TrustError("status list has expired")
+        if version is not None and (type(version) is not int or version < 0):
+            raise TrustError("status list version must be a non-negative integer")
+        if at is not None and exp + 300 <= at:
+            raise TrustError("status_list_expired: the status list is past its exp")
         return cls._from_claims(claims, key.issuer)
 
     @classmethod
@@ -115,8 +141,17 @@ class StatusList:
                 raise TrustError("status list is too large or truncated")
         except (zlib.error, HcertError) as e:
             raise TrustError("status list lst is not base64url zlib data") from e
-        exp = claims.get("exp")
-        return cls(iss, lst, body["bits"], data, int(claims["iat"]), int(exp) if exp is not None else None, str(sub))
+        exp, version = claims.get("exp"), claims.get("version")
+        return cls(
+            iss,
+            lst,
+            body["bits"],
+            data,
+            int(claims["iat"]),
+            int(exp) if exp is not None else None,
+            uri=str(sub),
+            version=version,
+        )
 
 
 class StatusSource(Protocol):
@@ -136,9 +171,13 @@ class StatusLists:
             self.add(item)
 
     def add(self, item: StatusList) -> None:
-        """Add a list, replacing an older one of the same authority and number."""
+        """Add a list, replacing an older one of the same authority and number.
+
+        Older means a lower ``version``, or the same version (or none) and an
+        earlier ``iat``.
+        """
         current = self._lists.get((item.iss, item.lst))
-        if current is None or current.issued_at <= item.issued_at:
+        if current is None or (current.version or 0, current.issued_at) <= (item.version or 0, item.issued_at):
             self._lists[(item.iss, item.lst)] = item
 
     def status_list(self, iss: str, lst: int) -> StatusList | None:
