@@ -236,3 +236,10 @@ def test_verify_with_a_bundle_file_and_pinned_roots(tmp_path):
     assert nowhere.returncode == 1 and "rules_unavailable" in nowhere.stdout
     no_bundle = verify("--jwks", str(roots), "--destination", "44")
     assert no_bundle.returncode == 2 and "bundle" in no_bundle.stderr
+    # A tampered bundle: no verdict at all, one line with bundle_invalid, exit 2 (docs: verifier/README.md).
+    token = (tmp_path / "b.jwt").read_text()
+    i = len(token) // 2
+    (tmp_path / "tampered.jwt").write_text(token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :])
+    tampered = verify("--bundle", str(tmp_path / "tampered.jwt"), "--roots", str(roots))
+    assert tampered.returncode == 2 and tampered.stdout == ""
+    assert tampered.stderr.startswith("hcert-verify: bundle_invalid:") and tampered.stderr.count("\n") == 1

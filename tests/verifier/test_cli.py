@@ -111,3 +111,102 @@ def test_status_list_file_revokes(tmp_path):
     path.write_text(c["status_lists"][0])
     proc = verify("--status", str(path), "--at", c["at"], c["qr_text"])
     assert proc.returncode == 1 and "revoked" in proc.stdout
+
+
+def test_svg_is_not_a_supported_image(tmp_path):
+    from issuer import render_svg
+
+    c = case("valid/return-to-work.json")
+    svg = tmp_path / "qr.svg"
+    svg.write_text(render_svg(c["qr_text"]))
+    unnamed = tmp_path / "qr"  # the same file without its suffix is recognised by content
+    unnamed.write_bytes(svg.read_bytes())
+    for path in (svg, unnamed):
+        for command in ("verify", "inspect"):
+            args = ("--jwks", JWKS) if command == "verify" else ()
+            proc = run_module("hcert_verifier", command, *args, str(path))
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            assert proc.stderr.startswith("hcert-verify: unsupported_image:") and proc.stderr.count("\n") == 1
+            assert "PNG" in proc.stderr
+
+
+def test_image_with_two_qr_codes_is_refused(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from issuer import render_png
+
+    a, b = case("valid/return-to-work.json"), case("invalid/expired.json")
+    with Image.open(io.BytesIO(render_png(a["qr_text"]))) as qa, Image.open(io.BytesIO(render_png(b["qr_text"]))) as qb:
+        both = Image.new("L", (qa.width + qb.width, max(qa.height, qb.height)), 255)
+        both.paste(qa.convert("L"), (0, 0))
+        both.paste(qb.convert("L"), (qa.width, 0))
+    path = tmp_path / "two.png"
+    both.save(path)
+    proc = verify("--at", a["at"], str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == "" and proc.stderr.startswith("hcert-verify: multiple_qr_codes:")
+    # One of them alone verifies.
+    single = tmp_path / "one.png"
+    single.write_bytes(render_png(a["qr_text"]))
+    assert verify("--at", a["at"], str(single)).returncode == 0
+
+
+def test_closed_pipe_is_not_a_traceback():
+    import os
+    import subprocess
+    import sys
+
+    c = case("valid/return-to-work.json")
+    for args in (["inspect", c["qr_text"]], ["verify", "--jwks", JWKS, "--json", "--at", c["at"], c["qr_text"]]):
+        read, write = os.pipe()
+        os.close(read)  # like `| head` that has already exited
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "hcert_verifier", *args], stdout=write, stderr=subprocess.PIPE, text=True
+            )
+        finally:
+            os.close(write)
+        assert proc.stderr == "" and proc.returncode == 2
+
+
+def _roots_file(path):
+    from hcert_verifier import jwk_from_public_key
+    from keys import generate_signing_key
+
+    key = generate_signing_key()
+    path.write_text(json.dumps({"roots": [{**jwk_from_public_key(key.public_key), "kid": key.kid}]}))
+    return path
+
+
+def test_sync_on_a_new_device_without_roots_says_what_to_do(tmp_path):
+    from tests.conftest import free_port
+
+    proc = run_module("hcert_verifier", "sync", f"https://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 2
+    assert "--roots FILE" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_sync_refuses_to_change_pinned_roots_without_repin(tmp_path):
+    from tests.conftest import free_port
+
+    url = f"https://127.0.0.1:{free_port()}"  # nothing listens: every sync fails after pinning
+    data = tmp_path / "d"
+    first, second = _roots_file(tmp_path / "a.json"), _roots_file(tmp_path / "b.json")
+    pinned = data / "roots.json"
+
+    def sync(*args):
+        return run_module("hcert_verifier", "sync", url, "--data-dir", str(data), *args)
+
+    proc = sync("--roots", str(first))
+    assert proc.returncode == 1 and "sync_failed" in proc.stderr  # pinned, then the fetch failed
+    assert json.loads(pinned.read_text())["roots"] == json.loads(first.read_text())["roots"]
+    assert sync("--roots", str(first)).returncode == 1  # the same roots again: fine
+    proc = sync("--roots", str(second))
+    assert proc.returncode == 2 and "--repin" in proc.stderr and proc.stderr.count("\n") == 1
+    assert json.loads(pinned.read_text())["roots"] == json.loads(first.read_text())["roots"]
+    assert sync("--repin").returncode == 2  # --repin needs --roots
+    proc = sync("--roots", str(second), "--repin")
+    assert proc.returncode == 1 and "sync_failed" in proc.stderr
+    assert json.loads(pinned.read_text())["roots"] == json.loads(second.read_text())["roots"]

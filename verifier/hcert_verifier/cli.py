@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import HcertError
+from ._errors import HcertError, VerificationError
+from ._files import write_atomic
+from ._jwk import kid_for, public_key_from_jwk
 from ._verify import Verifier, decode_token
 from .bundle import Bundle, load_roots
+from .image import IMAGE_SUFFIXES, read_qr_image, sniff_image
 from .status import StatusList, StatusLists
 from .trust import JwksTrust, TrustSource
 
@@ -24,7 +27,8 @@ EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+# Names read as image files (SVG and PDF only to be refused by name: unsupported_image).
+_FILE_SUFFIXES = (*IMAGE_SUFFIXES, ".svg", ".svgz", ".pdf")
 _MAX_TEXT_FILE = 64 * 1024
 
 
@@ -40,19 +44,24 @@ def _read_input(value: str) -> str:
 def _read_raw_input(value: str) -> str:
     if value == "-":
         return sys.stdin.read(_MAX_TEXT_FILE)
-    if value.lower().endswith(_IMAGE_SUFFIXES) or (os.path.sep in value and os.path.isfile(value)):
-        if not os.path.isfile(value):
-            raise _UsageError(f"no such file: {value}")
-        if value.lower().endswith(_IMAGE_SUFFIXES):
-            from .image import read_qr_image
-
-            return read_qr_image(value)
-        try:
-            with open(value, encoding="utf-8") as f:
-                return f.read(_MAX_TEXT_FILE)
-        except (OSError, UnicodeDecodeError) as e:
-            raise _UsageError(f"cannot read {value}: {e}") from e
-    return value
+    # QR text and tokens never end in a file suffix; anything else names a file only if it exists.
+    if not (value.lower().endswith(_FILE_SUFFIXES) or os.path.isfile(value)):
+        return value
+    if not os.path.isfile(value):
+        raise _UsageError(f"no such file: {value}")
+    try:
+        with open(value, "rb") as f:
+            data = f.read(_MAX_TEXT_FILE + 1)
+    except OSError as e:
+        raise _UsageError(f"cannot read {value}: {e.strerror}") from e
+    if value.lower().endswith(_FILE_SUFFIXES) or sniff_image(data[:1024]) is not None:
+        return read_qr_image(value)
+    if len(data) > _MAX_TEXT_FILE:
+        raise _UsageError(f"{value} is larger than a certificate's text can be ({_MAX_TEXT_FILE // 1024} KB)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _UsageError(f"{value} is neither UTF-8 text nor a supported image (PNG, JPEG, ...)") from e
 
 
 def _parse_at(value: str | None) -> dt.datetime | None:
@@ -148,12 +157,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from .sync import check_url, sync
 
     data_dir = _data_dir(args)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if args.roots:
-        roots = load_roots(args.roots)
-        target = data_dir / "roots.json"
-        if not target.exists():
-            target.write_text(json.dumps({"roots": roots}, indent=2))
+    _pin_roots(args, data_dir / "roots.json")
     try:
         check_url(args.url, allow_http=args.allow_http)
         if not (data_dir / "roots.json").exists():
@@ -170,6 +174,37 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         f"rules for {len(b.provinces)} provinces; expires {dt.datetime.fromtimestamp(b.expires, dt.UTC).isoformat()}"
     )
     return EXIT_VALID
+
+
+def _root_kids(roots: list[dict[str, Any]]) -> set[str]:
+    return {kid_for(public_key_from_jwk(jwk)) for jwk in roots}
+
+
+def _pin_roots(args: argparse.Namespace, target: Path) -> None:
+    """Pin ``--roots`` on a new device; refuse to change pinned roots silently (``--repin`` does it)."""
+    if not args.roots:
+        if args.repin:
+            raise _UsageError("--repin needs --roots FILE (the national root public keys to pin instead)")
+        if not target.exists():
+            raise _UsageError(
+                f"no pinned roots at {target}: on a new device give --roots FILE, the national root public keys "
+                "(roots.json from your trust network's operator), e.g. hcert-verify sync URL --roots roots.json"
+            )
+        return
+    roots = load_roots(args.roots)
+    if target.exists() and not args.repin:
+        try:
+            pinned = _root_kids(load_roots(target))
+        except HcertError:
+            pinned = set()
+        if pinned != _root_kids(roots):
+            raise _UsageError(
+                f"other roots are already pinned at {target}; --roots is not applied. To replace them "
+                "(only for a root change your trust network's operator announced) add --repin"
+            )
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, json.dumps({"roots": roots}, indent=2).encode())
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -205,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_cmd_verify)
     sync_p = sub.add_parser("sync", help="fetch and verify the trust bundle from an hcert server")
     sync_p.add_argument("url", help="server base URL, e.g. https://hcert.example.gov.cn")
-    sync_p.add_argument("--roots", help="national root public keys to pin (first sync)")
+    sync_p.add_argument("--roots", help="national root public keys to pin (first sync; later only with --repin)")
+    sync_p.add_argument(
+        "--repin", action="store_true", help="replace the pinned roots with --roots (an announced root change)"
+    )
     sync_p.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
     sync_p.add_argument(
         "--allow-http", action="store_true", help="allow plain http to a non-loopback server (default: https only)"
@@ -220,6 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hcert-verify`` and return its exit code."""
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit:  # argparse: --help, usage errors
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`hcert-verify ... | head`): no traceback, and
+        # nothing more to write; the rest of stdout goes nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_USAGE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -228,12 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hcert-verify: {e}", file=sys.stderr)
         return EXIT_USAGE
     except HcertError as e:
-        # inspect's structural errors are a verdict on the input; trust and image
-        # errors are I/O. Either way one line, never a traceback.
+        # inspect's structural errors are a verdict on the input; trust, bundle
+        # and image errors are usage or I/O. Either way one line, never a traceback.
         print(f"hcert-verify: {e.diagnostics()}", file=sys.stderr)
-        return (
-            EXIT_INVALID if args.command == "inspect" and e.code not in ("trust_error", "qr_unreadable") else EXIT_USAGE
-        )
+        return EXIT_INVALID if args.command == "inspect" and isinstance(e, VerificationError) else EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
