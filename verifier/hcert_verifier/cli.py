@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import HcertError, VerificationError
+from ._errors import BundleError, HcertError, VerificationError
 from ._files import write_atomic
 from ._jwk import kid_for, public_key_from_jwk
 from ._verify import Verifier, decode_token
@@ -157,7 +157,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from .sync import check_url, sync
 
     data_dir = _data_dir(args)
-    _pin_roots(args, data_dir / "roots.json")
+    pinned = data_dir / "roots.json"
+    _pin_roots(args, pinned)
     try:
         check_url(args.url, allow_http=args.allow_http)
         if not (data_dir / "roots.json").exists():
@@ -167,6 +168,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         # A refused bundle (its own code) or an unreachable server: the device keeps what it has.
         print(f"hcert-verify: {e.diagnostics()}; the last good bundle is kept", file=sys.stderr)
         return EXIT_INVALID
+    except BundleError:
+        if not pinned.exists():
+            raise _UsageError(
+                f"no pinned roots at {pinned}: on a new device give --roots FILE, the national root public keys "
+                "(roots.json from your trust network's operator), e.g. hcert-verify sync URL --roots roots.json"
+            ) from None
+        raise
     b = outcome.bundle
     state = "updated" if outcome.changed else "unchanged"
     print(
@@ -185,11 +193,6 @@ def _pin_roots(args: argparse.Namespace, target: Path) -> None:
     if not args.roots:
         if args.repin:
             raise _UsageError("--repin needs --roots FILE (the national root public keys to pin instead)")
-        if not target.exists():
-            raise _UsageError(
-                f"no pinned roots at {target}: on a new device give --roots FILE, the national root public keys "
-                "(roots.json from your trust network's operator), e.g. hcert-verify sync URL --roots roots.json"
-            )
         return
     roots = load_roots(args.roots)
     if target.exists() and not args.repin:
