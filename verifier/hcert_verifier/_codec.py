@@ -117,11 +117,24 @@ def b64url_check(segment: str, what: str) -> bytes:
 
 
 def b64url_decode(segment: str, what: str) -> bytes:
-    """Decode canonical unpadded base64url, or raise :class:`BadBase64` naming ``what``."""
-    data = b64url_check(segment, what)
+    """Decode canonical unpadded base64url, or raise :class:`BadBase64` naming ``what``.
+
+    Refuses what :func:`b64url_check` refuses: the strict decoder rejects any byte
+    outside the alphabet, so this needs no separate alphabet pass.
+    """
+    if not isinstance(segment, str) or not segment.isascii():
+        raise BadBase64(f"{what} is not unpadded base64url")
+    data = segment.encode("ascii")
+    # strict_mode refuses bytes outside the standard alphabet after translation;
+    # "+", "/" and "=" would pass it, so they are refused first.
+    if b"=" in data or b"+" in data or b"/" in data or len(data) % 4 == 1:
+        raise BadBase64(f"{what} is not unpadded base64url")
+    spare = _B64URL_SPARE_BITS.get(len(data) % 4)
+    if spare and _B64URL_INDEX.get(segment[-1], 0) & spare:
+        raise BadBase64(f"{what} is not canonical base64url")
     try:
         return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[len(data) % 4], strict_mode=True)
-    except (binascii.Error, ValueError) as e:  # pragma: no cover - b64url_check admits only decodable text
+    except (binascii.Error, ValueError) as e:
         raise BadBase64(f"{what} is not unpadded base64url") from e
 
 

@@ -46,13 +46,15 @@ _KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 class UnverifiedJws(NamedTuple):
     """A compact JWS split into its parts; nothing in it is trusted yet.
 
-    Every segment has passed :func:`b64url_check`, so the signing input is
-    ASCII and each segment decodes.
+    Every segment has been checked as canonical base64url (payload and
+    signature decoded), so the signing input is ASCII.
     """
 
     header_segment: str
     payload_segment: str
     signature: bytes
+    #: The payload segment decoded (still deflated, if it is; unverified).
+    unverified_payload: bytes = b""
 
     @property
     def signing_input(self) -> bytes:
@@ -74,9 +76,12 @@ def split_token(token: str, *, limit: int = MAX_TOKEN) -> UnverifiedJws:
     if len(parts) != 3 or not all(parts):
         raise MalformedToken("a compact JWS has exactly three non-empty dot-separated segments")
     header_segment, payload_segment, signature_segment = parts
+    # The header is only checked here: it is decoded once per distinct header
+    # (verifiers cache the key it names), while payload and signature are used
+    # in every verification.
     b64url_check(header_segment, "header")
-    b64url_check(payload_segment, "payload")
-    return UnverifiedJws(header_segment, payload_segment, b64url_decode(signature_segment, "signature"))
+    payload = b64url_decode(payload_segment, "payload")
+    return UnverifiedJws(header_segment, payload_segment, b64url_decode(signature_segment, "signature"), payload)
 
 
 def check_header(

@@ -241,7 +241,7 @@ class Verifier:
         # Step 4b: the signature, before anything in the payload is looked at.
         verify_es256(key.public_key, jws.signing_input, jws.signature, allow_high_s=False)
         # Step 5: payload and claims.
-        claims = json_object(inflate(b64url_decode(jws.payload_segment, "payload")), "payload")
+        claims = json_object(inflate(jws.unverified_payload), "payload")
         return parse_claims(claims), key
 
     def _judge(self, cert: Certificate, key: TrustedKey, now: int, warnings: list[str]) -> bool:
@@ -301,7 +301,7 @@ def decode_token(qr_text_or_token: str) -> tuple[dict[str, Any], dict[str, Any]]
     """
     jws = split_token(_to_token(qr_text_or_token))
     unverified_header = json_object(b64url_decode(jws.header_segment, "header"), "header")
-    payload = b64url_decode(jws.payload_segment, "payload")
+    payload = jws.unverified_payload
     if unverified_header.get("zip") == "DEF":
         payload = inflate(payload)
     return unverified_header, json_object(payload, "payload")
@@ -327,4 +327,4 @@ def verify_compact_jws(
     if key is None:
         raise UnknownKey(f"no trusted key has kid {unverified_header['kid']!r}")
     verify_es256(key, jws.signing_input, jws.signature, allow_high_s=allow_high_s)
-    return json_object(inflate(b64url_decode(jws.payload_segment, "payload"), 64 * 1024), "payload")
+    return json_object(inflate(jws.unverified_payload, 64 * 1024), "payload")
