@@ -340,6 +340,14 @@ def build() -> dict[str, dict[str, Any]]:
     cases["invalid/qr-non-digit.json"] = case(
         "a letter among the digits", qr_text=good_qr[:-2] + "5A", valid=False, code="bad_qr_digits"
     )
+    # Text is verified exactly as scanned: a line ending or a space around it makes
+    # another text, which must not verify (the verifier once trimmed it).
+    cases["invalid/qr-trailing-newline.json"] = case(
+        "QR text followed by a line ending", qr_text=good_qr + "\n", valid=False, code="bad_qr_digits"
+    )
+    cases["invalid/qr-leading-space.json"] = case(
+        "a space before the QR text", qr_text=" " + good_qr, valid=False, code="bad_qr_prefix"
+    )
     cases["invalid/oversize-input.json"] = case(
         "5,000 digits: larger than any certificate",
         qr_text=QR_PREFIX + "56" * 2500,
