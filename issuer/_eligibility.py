@@ -76,7 +76,9 @@ def _birth_place_known(address: str, year: int) -> bool:
     # table walk is slow, and a township issues for a handful of address codes.
     try:
         ric.get_birth_place(f"{address}{year:04d}01010000")
-    except ValidationError:
+    except (ValidationError, KeyError):
+        # python-stdnum raises KeyError('county') for a code that names a
+        # province or prefecture but no county (e.g. 420010).
         return False
     return True
 

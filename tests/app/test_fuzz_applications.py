@@ -116,3 +116,14 @@ def test_csv_with_a_bare_carriage_return_is_a_clean_refusal(app_client):
     _csv(raw)
     response = app_client.post("/v1/certificates/batch", content=raw, headers={"Content-Type": "text/csv"})
     assert response.status_code in (400, 422) and response.json()["code"] == "invalid_csv"
+
+
+def test_resident_id_whose_address_code_names_no_county_is_refused_not_raised():
+    # Found by bench/fuzz.py (app-json): python-stdnum raised KeyError('county')
+    # out of check_eligibility for an address code such as 420010.
+    from tests.conftest import resident_id
+
+    for prefix in ("42001019850611567", "51003219900307123"):
+        application = parse_application({**WORKER, "resident_id": resident_id(prefix)})
+        codes = {e.code for e in check_eligibility(application, authority="510321", now=NOW)}
+        assert "address_code" in codes
