@@ -39,6 +39,7 @@ import datetime as dt
 import io
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -268,6 +269,7 @@ class BundleTarget(Target):
         self.allowed = (BundleError,)
         self.load, self.decode, self.encode = Bundle.load, b64url_decode, b64url_encode
         self.token, self.roots = make_bundle(Path(tempfile.mkdtemp(prefix="hcert-fuzz-")))
+        self.objects = list(re.finditer(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)", self.token))
 
     def is_seed(self, value: Any) -> bool:
         # Bundle.load ignores whitespace around the token (a file's line end):
@@ -275,13 +277,12 @@ class BundleTarget(Target):
         return isinstance(value, str) and value.strip() == self.token
 
     def mutate(self, rng: random.Random) -> str:
-        parts = self.token.split(".")
-        r = rng.random()
-        if r < 0.6:
+        if rng.random() < 0.6:
             return edit_text(rng, self.token)
-        # Flip bytes of the deflated payload, keeping the outer signature.
-        payload = flip_bytes(rng, self.decode(parts[1], "p"))
-        return ".".join([parts[0], self.encode(payload), parts[2]])
+        # Flip bytes of the payload of one signed object in the envelope, keeping its signature.
+        m = rng.choice(self.objects)
+        payload = flip_bytes(rng, self.decode(m.group(2), "p"))
+        return f"{self.token[: m.start()]}{m.group(1)}.{self.encode(payload)}.{m.group(3)}{self.token[m.end() :]}"
 
     def run(self, value: str) -> tuple[bool, str]:
         self.load(value, self.roots)
