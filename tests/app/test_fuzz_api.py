@@ -30,7 +30,14 @@ def test_no_input_makes_a_server_error(live):
         def check(case):
             response = case.call(headers={"Authorization": f"Bearer {cred}"})
             assert response.status_code < 500, f"{case.method} {case.path}: {response.text}"
-            if response.status_code >= 400 and response.status_code != 405:
+            # A batch whose every row is refused answers 422 with the batch result (documented), not a problem.
+            batch_result = (
+                case.path == "/v1/certificates/batch"
+                and response.status_code == 422
+                and "counts"
+                in (response.json() if response.headers.get("content-type", [""])[0] == "application/json" else {})
+            )
+            if response.status_code >= 400 and response.status_code != 405 and not batch_result:
                 content_type = response.headers.get("content-type", [""])[0]
                 assert content_type.startswith("application/problem+json"), response.text
 
