@@ -67,7 +67,18 @@ class StatusChange(BaseModel):
 
 def _reply(status: int, body: str, replayed: bool) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(json.loads(body), status_code=status, headers=headers)
+    data = json.loads(body)
+    if status == 422:  # every row refused: an error like any other (problem+json), the batch report kept
+        data = {
+            "type": "urn:hcert:problem:ineligible",
+            "title": "Unprocessable request",
+            "status": 422,
+            "code": "ineligible",
+            "detail": "every row was refused",
+            **data,
+        }
+        return JSONResponse(data, status_code=status, headers=headers, media_type="application/problem+json")
+    return JSONResponse(data, status_code=status, headers=headers)
 
 
 @router.post(
