@@ -8,6 +8,9 @@ its audit key, which lives with the signing keys (``<keys-dir>/_audit``), not in
 the database, and rewrites ``<keys-dir>/_audit/checkpoint.jwt`` with it.
 ``hcert audit verify`` recomputes the chain and requires the signed head to be
 in it: a log that ends before the checkpoint, or differs at its position, fails.
+The checkpoint moves forward only from a log that still holds the entry it
+anchors: after a cut or rewritten tail, later writes cannot carry the checkpoint
+past the damage and hide it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +101,11 @@ def verify_chain(entries: Iterable[tuple[dict[str, Any], str]], *, anchor: Check
 class AuditAnchor:
     """The signed checkpoint file and the key that signs it (a key ring outside the database)."""
 
-    def __init__(self, ring: KeyRing, path: Path) -> None:
+    def __init__(self, ring: KeyRing, path: Path, *, lookup: Callable[[int], str | None] | None = None) -> None:
         self.ring = ring
         self.path = path
+        #: The store's hash of entry ``seq`` (``None``: no such entry), checked before the checkpoint moves.
+        self.lookup = lookup
 
     def write(self, seq: int, head: str, *, at: int) -> bool:
         """Sign and store a checkpoint of entry ``seq``, unless the file already holds a later one.
@@ -111,13 +116,21 @@ class AuditAnchor:
         so after a power cut it can only lag the log (``hcert audit verify``
         then reports the newest entries as not yet anchored), and a torn file is
         replaced by the next write. Returns whether it was written. Raises
-        :class:`keys.KeyRingError` when the audit key cannot be used.
+        :class:`keys.KeyRingError` when the audit key cannot be used, and
+        :class:`AuditError` (writing nothing) when the log no longer holds the
+        entry the present checkpoint anchors: moving on would hide a cut or
+        rewritten tail.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked(fcntl.LOCK_EX):
-            current = self._unverified_seq()
-            if current is not None and current >= seq:
+            current = self._unverified_head()
+            if current is not None and current[0] >= seq:
                 return False
+            if current is not None and self.lookup is not None and self.lookup(current[0]) != current[1]:
+                raise AuditError(
+                    f"the log no longer holds entry {current[0]} as the signed checkpoint anchors it: "
+                    "checkpoint not moved (run `hcert audit verify`)"
+                )
             key = self.ring.ensure(now=at)
             token = sign_compact(
                 key, typ=AUDIT_CHECKPOINT_TYP, payload=json_compact({"seq": seq, "head": head, "at": at})
@@ -140,15 +153,15 @@ class AuditAnchor:
         finally:
             os.close(fd)
 
-    def _unverified_seq(self) -> int | None:
-        # Only to keep the file moving forward; `load` checks the signature.
+    def _unverified_head(self) -> tuple[int, str] | None:
+        # Only to keep the file moving forward from an intact log; `load` checks the signature.
         try:
             from hcert_verifier import b64url_decode, inflate
 
             payload = self.path.read_text("ascii").strip().split(".")[1]
             unverified = json.loads(inflate(b64url_decode(payload, "checkpoint"), 4096))
-            seq = unverified.get("seq")
-            return seq if type(seq) is int else None
+            seq, head = unverified.get("seq"), unverified.get("head")
+            return (seq, head) if type(seq) is int and isinstance(head, str) else None
         except (OSError, ValueError, IndexError, AttributeError, HcertError):
             return None
 

@@ -299,10 +299,16 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
-    from .audit import verify_chain
+    from .audit import AuditError, verify_chain
 
     service = _service(args)
-    report = verify_chain(service.store.audit_entries())
+    try:
+        # Against the present checkpoint too: anchoring a cut or rewritten log would hide the damage.
+        anchor = service.audit_anchor.load()
+    except AuditError as e:
+        print(f"audit chain BROKEN: {e}; no checkpoint written", file=sys.stderr)
+        return EXIT_FAIL
+    report = verify_chain(service.store.audit_entries(), anchor=anchor)
     if not report.ok:
         print(
             f"audit chain BROKEN at entry {report.broken_at}: {report.reason}; no checkpoint written", file=sys.stderr
@@ -312,7 +318,11 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     if seq == 0:
         print("the audit log is empty: nothing to anchor")
         return EXIT_OK
-    written = service.audit_anchor.write(seq, head, at=int(_now().timestamp()))
+    try:
+        written = service.audit_anchor.write(seq, head, at=int(_now().timestamp()))
+    except AuditError as e:  # the log changed under us since the check
+        print(f"audit chain BROKEN: {e}", file=sys.stderr)
+        return EXIT_FAIL
     print(f"audit checkpoint {'written' if written else 'already'} at entry {seq} ({service.audit_anchor.path})")
     return EXIT_OK
 

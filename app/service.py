@@ -115,7 +115,11 @@ class IssuingService:
 
     def _make_audit_anchor(self) -> AuditAnchor:
         # The audit key and the checkpoint live with the signing keys, outside the database.
-        return AuditAnchor(self.ring("_audit"), self.settings.key_root / "_audit" / "checkpoint.jwt")
+        return AuditAnchor(
+            self.ring("_audit"),
+            self.settings.key_root / "_audit" / "checkpoint.jwt",
+            lookup=self.store.audit_hash,
+        )
 
     # -- secrets on disk -------------------------------------------------------------
     def _load_subject_key(self) -> bytes:

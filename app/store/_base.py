@@ -282,6 +282,10 @@ class Store(Protocol):
         """Return the sequence number and hash of the newest audit entry (``(0, GENESIS)`` when empty)."""
         ...
 
+    def audit_hash(self, seq: int) -> str | None:
+        """Return the stored hash of audit entry ``seq``, or ``None`` when the log has no such entry."""
+        ...
+
     def append_audit(self, events: list[AuditEvent]) -> None: ...
     def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
         """Yield ``(entry, stored hash)`` in order."""

@@ -106,6 +106,13 @@ class RedisStore:
         seq_text, digest = head.decode().split(" ")
         return int(seq_text), digest
 
+    def audit_hash(self, seq: int) -> str | None:
+        raw: Any = self._r.lindex(_AUDIT, seq - 1) if seq >= 1 else None
+        if raw is None:
+            return None
+        entry, digest = json.loads(raw)
+        return str(digest) if isinstance(entry, dict) and entry.get("seq") == seq else None
+
     def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
         n = self._r.llen(_AUDIT)
         for start in range(0, n, 1000):

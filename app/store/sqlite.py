@@ -144,6 +144,10 @@ class SqliteStore:
         rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
+    def audit_hash(self, seq: int) -> str | None:
+        rows = self._read("SELECT hash FROM audit WHERE seq = ?", (seq,))
+        return str(rows[0][0]) if rows else None
+
     def append_audit(self, events: list[AuditEvent]) -> None:
         with self._tx() as db:
             self._append(db, events)

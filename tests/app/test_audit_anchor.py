@@ -126,6 +126,27 @@ def test_rewriting_the_last_entry_with_a_recomputed_chain_is_detected(deployment
     _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
 
 
+@pytest.mark.parametrize("action", ["cut", "rewrite"])
+def test_later_writes_and_audit_checkpoint_do_not_hide_a_damaged_tail(deployment, capsys, caplog, action):
+    # The attacker cuts (or rewrites) the tail; the service goes on writing more entries than
+    # were removed. The checkpoint must not move on from a log that lost its anchored entry.
+    entries = [e for e, _ in deployment.entries()]
+    if action == "cut":
+        deployment.replace_log(entries[:-2])
+    else:
+        deployment.replace_log([*entries[:-1], {**entries[-1], "detail": {"reason": "nothing to see"}}])
+    s = deployment.service
+    op, _ = s.create_operator("510321", "second clerk", "operator", actor="admin", now=NOW)
+    _, body, _ = s.issue("510321", [WORKER, WORKER], operator=op, now=NOW)
+    assert len(json.loads(body)["issued"]) == 2  # the service keeps working
+    assert len(deployment.entries()) > len(entries)
+    assert "checkpoint not moved" in caplog.text
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
+    code, out, err = deployment.hcert(capsys, "audit", "checkpoint")
+    assert code == 1 and out == "" and "no checkpoint written" in err
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
+
+
 def test_deleting_an_entry_and_padding_the_log_back_to_length_is_detected(deployment, capsys):
     entries = [e for e, _ in deployment.entries()]
     revoke = next(i for i, e in enumerate(entries) if e["action"] == "certificate.revoke")
@@ -178,6 +199,25 @@ def test_entries_after_the_checkpoint_are_reported_and_can_be_anchored(deploymen
     assert code == 0 and f"written at entry {n}" in out
     code, out, _ = deployment.hcert(capsys, "audit", "verify")
     assert code == 0 and out.endswith(f"anchored up to entry {n}\n")
+
+
+def test_the_checkpoint_moves_forward_only_from_a_log_that_holds_its_entry(tmp_path):
+    from app.audit import AuditAnchor, AuditError
+    from keys import KeyRing
+
+    log = {5: "a" * 64}
+    anchor = AuditAnchor(KeyRing(tmp_path / "_audit"), tmp_path / "_audit" / "checkpoint.jwt", lookup=log.get)
+    assert anchor.write(5, "a" * 64, at=1)
+    log[5] = "d" * 64  # entry 5 rewritten
+    with pytest.raises(AuditError):
+        anchor.write(7, "e" * 64, at=2)
+    del log[5]  # entry 5 deleted
+    with pytest.raises(AuditError):
+        anchor.write(7, "e" * 64, at=2)
+    assert anchor.load().seq == 5
+    log[5] = "a" * 64
+    assert anchor.write(7, "e" * 64, at=3)
+    assert anchor.load().seq == 7
 
 
 def test_the_checkpoint_only_moves_forward(tmp_path):
