@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hcert_verifier import HcertError, RuleSet, status_list_uri
-from hcert_verifier._files import write_atomic
+from hcert_verifier._files import locked, write_atomic
 from hcert_verifier.bundle import MAX_BUNDLE
 from hcert_verifier.status import MAX_LIST_TOKEN
 from hcert_verifier.trustlist import TrustList
@@ -178,20 +178,21 @@ def _pull_status(
             report.failed.append(f"{url}: {reason}; the last good copy is kept")
             continue
         path = _remote_dir(network) / iss / f"{lst}.jwt"
-        held = _read_token(path)
-        if held == token:
-            report.current.append(url)
-            continue
-        if held is not None:
-            try:
-                older = trust.open_status_list(held)
-            except HcertError:
-                older = None  # a copy that no longer verifies (trust list changed) is replaced
-            if older is not None and older.issued_at > fetched.issued_at:
-                report.failed.append(f"{url}: older than the copy in hand (iat {fetched.issued_at}); kept")
+        with _store_lock(network):
+            held = _read_token(path)
+            if held == token:
+                report.current.append(url)
                 continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, token.encode("ascii") + b"\n")
+            if held is not None:
+                try:
+                    older = trust.open_status_list(held)
+                except HcertError:
+                    older = None  # a copy that no longer verifies (trust list changed) is replaced
+                if older is not None and older.issued_at > fetched.issued_at:
+                    report.failed.append(f"{url}: older than the copy in hand (iat {fetched.issued_at}); kept")
+                    continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, token.encode("ascii") + b"\n")
         report.stored.append(url)
 
 
@@ -207,22 +208,34 @@ def _pull_rules(
         report.failed.append(f"{url}: {reason}; the last good copy is kept")
         return False
     path = Path(network.dir) / "rules" / f"{province}.jwt"
-    held = _read_token(path)
-    if held == token:
-        report.current.append(url)
-        return True
-    if held is not None:
-        try:
-            older: RuleSet | None = trust.open_rules(held, province)
-        except HcertError:
-            older = None
-        if older is not None and older.version >= rules.version:
-            report.failed.append(f"{url}: version {rules.version} is not newer than {older.version} in hand; kept")
+    with _store_lock(network):
+        held = _read_token(path)
+        if held == token:
+            report.current.append(url)
             return True
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, token.encode("ascii") + b"\n")
+        if held is not None:
+            try:
+                older: RuleSet | None = trust.open_rules(held, province)
+            except HcertError:
+                older = None
+            if older is not None and older.version >= rules.version:
+                report.failed.append(f"{url}: version {rules.version} is not newer than {older.version} in hand; kept")
+                return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, token.encode("ascii") + b"\n")
     report.stored.append(url)
     return True
+
+
+def _store_lock(network: Any) -> Any:
+    """Hold the lock every pull takes to compare a fetched copy with the held one and replace it.
+
+    A cron ``hcert network pull`` and the server's background pull may run at
+    once; without it, a slower pull could put back an older copy after a newer
+    one was stored.
+    """
+    Path(network.dir).mkdir(parents=True, exist_ok=True)
+    return locked(Path(network.dir) / ".pull.lock")
 
 
 def remote_status_lists(network: Any, trust: TrustList, *, at: int) -> list[str]:

@@ -299,3 +299,35 @@ def test_published_material_endpoints(app_client):
     rules = app_client.get("/v1/rules/44")
     assert rules.status_code == 200 and rules.headers["content-type"] == "application/jwt"
     assert app_client.get("/v1/rules/45").json()["code"] == "rules_not_found"
+
+
+def test_pull_compares_and_replaces_under_the_pull_lock(world, monkeypatch):
+    # A cron `hcert network pull` and the background pull may run at once: the check against
+    # the held copy and its replacement happen under one lock, so an older copy is never put back.
+    import fcntl
+    import os
+
+    import app.network as network
+
+    world.publish()
+    world.issue()
+    world.serve_list()
+    world.serve_rules()
+    lock = world.dist.dir / ".pull.lock"
+    held_during_write = []
+    real_write = network.write_atomic
+
+    def write(path, data, **kw):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held_during_write.append(path.name)
+        finally:
+            os.close(fd)
+        real_write(path, data, **kw)
+
+    monkeypatch.setattr(network, "write_atomic", write)
+    report = pull(world.dist, now=NOW)
+    assert report.failed == [] and len(report.stored) == 2
+    assert sorted(held_during_write) == ["0.jwt", "51.jwt"]
