@@ -12,7 +12,8 @@ each other server
 Nothing is stored before it verifies against the published, root-signed trust list as
 a device would verify it: a status list signed by a non-withdrawn key of its own
 authority, unexpired, with the full ``sub``; rules signed by the province's rule key.
-A copy older than the one in hand is refused (status lists by ``iat``, rules by
+A copy older than the one in hand is refused (status lists by ``version`` then ``iat``,
+as devices order them, and a status list of the held version with other bits; rules by
 ``version``). A server that is down, slow or answers garbage leaves the last good copy
 in place. The bundle then carries these lists and rules next to the local ones.
 """
@@ -188,8 +189,25 @@ def _pull_status(
                     older = trust.open_status_list(held)
                 except HcertError:
                     older = None  # a copy that no longer verifies (trust list changed) is replaced
-                if older is not None and older.issued_at > fetched.issued_at:
-                    report.failed.append(f"{url}: older than the copy in hand (iat {fetched.issued_at}); kept")
+                # Ordered as devices order them: by version, then by iat.
+                if older is not None and (older.version or 0, older.issued_at) > (
+                    fetched.version or 0,
+                    fetched.issued_at,
+                ):
+                    report.failed.append(
+                        f"{url}: older than the copy in hand (version {fetched.version}, iat {fetched.issued_at}); kept"
+                    )
+                    continue
+                if (
+                    older is not None
+                    and older.version is not None
+                    and older.version == fetched.version
+                    and older.content_digest != fetched.content_digest
+                ):
+                    report.failed.append(
+                        f"{url}: version {fetched.version} with other bits than the copy in hand "
+                        "(devices refuse it); kept"
+                    )
                     continue
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, token.encode("ascii") + b"\n")

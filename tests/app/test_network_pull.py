@@ -331,3 +331,28 @@ def test_pull_compares_and_replaces_under_the_pull_lock(world, monkeypatch):
     report = pull(world.dist, now=NOW)
     assert report.failed == [] and len(report.stored) == 2
     assert sorted(held_during_write) == ["0.jwt", "51.jwt"]
+
+
+def test_pull_orders_status_lists_by_version_as_devices_do(world):
+    # A list re-signed later but with an older version (or the same version and other bits)
+    # is one devices refuse: the distribution server keeps the copy in hand.
+    world.publish()
+    cert = world.issue()
+    world.sc.change_status("510321", cert["id"], "revoked", "fever", operator=world.clerk, now=NOW)
+    good = world.serve_list()
+    world.serve_rules()
+    assert pull(world.dist, now=NOW).failed == []
+    key = world.sc.ring("510321").active()
+    uri = f"{world.origin.url}/v1/status/510321/0"
+    ts = int(NOW.timestamp())
+    from hcert_verifier import StatusList
+
+    held = StatusList.from_token(good, world.sc.trust(now=NOW))
+    assert held.version is not None and held.version >= 1
+    empty = StatusBits(STATUS_LIST_SIZE, 2)
+    for ver, reason in ((held.version - 1, "older than the copy in hand"), (held.version, "other bits")):
+        late = sign_status_list(key, empty, uri=uri, iat=ts + 600, exp=ts + 86400, ttl=60, version=ver)
+        world.serve_list(late)
+        report = pull(world.dist, now=NOW)
+        assert len(report.failed) == 1 and reason in report.failed[0], report.failed
+        assert world.held() == good
