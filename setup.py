@@ -32,5 +32,8 @@ setup(
         "redis>=5",
         "zxing-cpp>=2.3",  # create_barcode / to_image (QR rendering)
         "python-stdnum>=1.20",
+        # The township console: people's passwords (argon2id) and server-rendered pages.
+        "argon2-cffi>=23.1",
+        "jinja2>=3.1",
     ],
 )

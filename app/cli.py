@@ -221,6 +221,41 @@ def cmd_operator_rotate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _password_arg(args: argparse.Namespace) -> str | None:
+    """The password from standard input (one line) with ``--password-stdin``; else ``None``: generated."""
+    if not args.password_stdin:
+        return None
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    from .accounts import Accounts
+
+    operator, password = Accounts(_service(args)).create(
+        args.authority, args.username, args.role, password=_password_arg(args), actor="cli", now=_now()
+    )
+    if not args.password_stdin:
+        print(password)
+    print(
+        f"account {operator.name} ({operator.id}, {args.role}) of {args.authority}: "
+        "the password must be changed at first sign-in at /console",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_account_reset(args: argparse.Namespace) -> int:
+    from .accounts import Accounts
+
+    password = Accounts(_service(args)).reset_password(
+        args.id, authority=None, password=_password_arg(args), actor="cli", now=_now()
+    )
+    if not args.password_stdin:
+        print(password)
+    print(f"operator {args.id}: password reset, to be changed at next sign-in; sessions ended", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_operator_expire(args: argparse.Namespace) -> int:
     now = _now()
     if args.at:
@@ -575,6 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("id", help="operator id (op_...)")
     c.add_argument("--at", help="ISO 8601 time with a time zone (default: now)")
     c.set_defaults(func=cmd_operator_expire)
+
+    ac = sub.add_parser("account", help="people's console sign-ins").add_subparsers(dest="sub", required=True)
+    c = ac.add_parser("create", help="create a person's account and print its first password (once)")
+    c.add_argument("--authority", required=True, help="authority code")
+    c.add_argument("--username", required=True, help="3-32 of a-z 0-9 . _ -")
+    c.add_argument("--role", choices=["operator", "authority_admin"], default="operator")
+    c.add_argument("--password-stdin", action="store_true", help="read the first password from standard input")
+    c.set_defaults(func=cmd_account_create)
+    c = ac.add_parser("reset-password", help="set a new password (printed once; changed at next sign-in)")
+    c.add_argument("id", help="operator id (op_...)")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    c.set_defaults(func=cmd_account_reset)
 
     k = sub.add_parser("key", help="signing keys").add_subparsers(dest="sub", required=True)
     c = k.add_parser("list", help="list an authority's keys")

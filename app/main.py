@@ -16,10 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hcert_verifier import __version__
 
 from .headers import SecurityHeaders
+from .console import install as install_console
 from .metrics import Metrics
 from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem
-from .routes import admin, certificates, network, ops, scan, status, trust
+from .routes import accounts, admin, certificates, network, ops, scan, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
 from .store import Store, open_store
@@ -136,9 +137,10 @@ def create_app(
     app.state.clock = clock or (lambda: dt.datetime.now(dt.UTC))
     app.state.metrics = Metrics()
     install_handlers(app)
-    for module in (certificates, status, network, trust, admin, ops):
+    for module in (certificates, status, network, trust, admin, accounts, ops):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     app.include_router(scan.router)
+    install_console(app)
 
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # Status lists are JWTs whose payload base64-encodes an already base64 list:

@@ -9,6 +9,7 @@ audit entry. A request that fails leaves nothing behind.
 from __future__ import annotations
 
 from ._base import (
+    Account,
     AuditEvent,
     Authority,
     CertificateRecord,
@@ -16,11 +17,13 @@ from ._base import (
     IdempotencyRecord,
     NotFound,
     Operator,
+    Session,
     Store,
     StoreError,
 )
 
 __all__ = [
+    "Account",
     "AuditEvent",
     "Authority",
     "CertificateRecord",
@@ -28,6 +31,7 @@ __all__ = [
     "IdempotencyRecord",
     "NotFound",
     "Operator",
+    "Session",
     "Store",
     "StoreError",
     "open_store",

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "ALL_KINDS",
+    "Account",
     "AuditEvent",
     "AuditListener",
     "Authority",
@@ -19,6 +20,7 @@ __all__ = [
     "IssueWrite",
     "NotFound",
     "Operator",
+    "Session",
     "Store",
     "StoreError",
     "chain_hash",
@@ -88,6 +90,33 @@ class Operator:
     expires: int | None = None
     #: Unix seconds of the last successful sign-in (updated at most once a minute).
     last_used: int | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """A person's sign-in for an operator: a user name and an argon2id password hash.
+
+    ``must_change`` is set when an admin sets the password (on creation or a
+    reset): the console asks for a new one before anything else.
+    """
+
+    operator: str
+    username: str
+    password_hash: str
+    must_change: bool
+    changed: int
+
+
+@dataclass(frozen=True)
+class Session:
+    """A console session. The cookie holds a random token; the store keeps only its hash."""
+
+    id_hash: str
+    operator: str
+    csrf: str
+    created: int
+    last_seen: int
+    expires: int  # absolute expiry (Unix seconds)
 
 
 @dataclass(frozen=True)
@@ -289,6 +318,27 @@ class Store(Protocol):
     def append_audit(self, events: list[AuditEvent]) -> None: ...
     def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
         """Yield ``(entry, stored hash)`` in order."""
+        ...
+
+    # -- people's accounts and console sessions ---------------------------------------
+    def set_account(self, account: Account, audit: AuditEvent) -> None:
+        """Create or replace the account of ``account.operator`` and append the audit entry, atomically.
+
+        Raises :class:`Conflict` when another operator holds the user name.
+        """
+        ...
+
+    def account_by_username(self, username: str) -> Account | None: ...
+    def account_of(self, operator: str) -> Account | None: ...
+    def add_session(self, session: Session) -> None: ...
+    def get_session(self, id_hash: str) -> Session | None:
+        """Return a stored session (expired ones may still be returned: the caller checks the times)."""
+        ...
+
+    def touch_session(self, id_hash: str, at: int) -> None: ...
+    def delete_session(self, id_hash: str) -> None: ...
+    def delete_sessions(self, operator: str) -> int:
+        """End every session of an operator; return how many there were."""
         ...
 
     # -- operations ----------------------------------------------------------------

@@ -20,6 +20,7 @@ import redis
 from ._base import (
     GENESIS,
     STATUS_VALUES,
+    Account,
     AuditEvent,
     AuditListener,
     Authority,
@@ -29,6 +30,7 @@ from ._base import (
     IssueWrite,
     NotFound,
     Operator,
+    Session,
     StoreError,
     chain_hash,
 )
@@ -390,6 +392,83 @@ class RedisStore:
         return sorted(int(k) for k in self._r.hkeys(P + f"listused:{authority}"))
 
     # -- operations ----------------------------------------------------------------
+    # -- people's accounts and console sessions ---------------------------------
+    # accounts: hash operator id -> JSON; usernames: hash user name -> operator id.
+    # A session is a string that Redis expires at its absolute expiry, indexed per operator.
+    def set_account(self, account: Account, audit: AuditEvent) -> None:
+        def body(pipe: Any, log: Callable[[list[AuditEvent]], None]) -> None:
+            holder = pipe.hget(P + "usernames", account.username)
+            if holder is not None and holder.decode() != account.operator:
+                raise Conflict(f"user name {account.username} is taken")
+            old = pipe.hget(P + "accounts", account.operator)
+            pipe.multi()
+            if old is not None:
+                pipe.hdel(P + "usernames", json.loads(old)["username"])
+            pipe.hset(P + "usernames", account.username, account.operator)
+            pipe.hset(P + "accounts", account.operator, json.dumps(asdict(account), ensure_ascii=False))
+            log([audit])
+
+        self._atomic([P + "usernames", P + "accounts"], body)
+
+    def account_by_username(self, username: str) -> Account | None:
+        op: Any = self._r.hget(P + "usernames", username)
+        return self.account_of(op.decode()) if op else None
+
+    def account_of(self, operator: str) -> Account | None:
+        raw = self._r.hget(P + "accounts", operator)
+        return Account(**json.loads(raw)) if raw else None
+
+    def add_session(self, session: Session) -> None:
+        ttl = max(1, session.expires - session.created)
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(P + f"session:{session.id_hash}", json.dumps(asdict(session)), ex=ttl)
+            pipe.sadd(P + f"opsessions:{session.operator}", session.id_hash)
+            pipe.execute()
+
+    def get_session(self, id_hash: str) -> Session | None:
+        raw = self._r.get(P + f"session:{id_hash}")
+        return Session(**json.loads(raw)) if raw else None
+
+    def touch_session(self, id_hash: str, at: int) -> None:
+        key = P + f"session:{id_hash}"
+        for _ in range(50):
+            with self._r.pipeline() as pipe:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw: Any = pipe.get(key)
+                    if not raw:
+                        return
+                    session = Session(**json.loads(raw))
+                    if session.last_seen >= at:
+                        return
+                    pipe.multi()
+                    pipe.set(key, json.dumps(asdict(replace(session, last_seen=at))), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        raise StoreError("too much contention on the Redis store")
+
+    def delete_session(self, id_hash: str) -> None:
+        session = self.get_session(id_hash)
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(P + f"session:{id_hash}")
+            if session is not None:
+                pipe.srem(P + f"opsessions:{session.operator}", id_hash)
+            pipe.execute()
+
+    def delete_sessions(self, operator: str) -> int:
+        index = P + f"opsessions:{operator}"
+        ids = [i.decode() for i in self._r.smembers(index)]  # type: ignore[union-attr]
+        if not ids:
+            return 0
+        with self._r.pipeline(transaction=True) as pipe:
+            for i in ids:
+                pipe.delete(P + f"session:{i}")
+            pipe.srem(index, *ids)
+            results = pipe.execute()
+        return sum(int(n) for n in results[:-1])
+
     def ping(self) -> bool:
         try:
             return bool(self._r.ping())

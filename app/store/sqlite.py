@@ -15,6 +15,7 @@ from typing import Any
 from ._base import (
     GENESIS,
     STATUS_VALUES,
+    Account,
     AuditEvent,
     AuditListener,
     Authority,
@@ -24,6 +25,7 @@ from ._base import (
     IssueWrite,
     NotFound,
     Operator,
+    Session,
     StoreError,
     chain_hash,
 )
@@ -54,6 +56,13 @@ CREATE TABLE IF NOT EXISTS idempotency(
 CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signin_failures(
   key TEXT NOT NULL, win INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(key, win)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accounts(
+  operator TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+  must_change INTEGER NOT NULL, changed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(
+  id_hash TEXT PRIMARY KEY, operator TEXT NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_operator ON sessions(operator);
 """
 #: Columns added after the first release (added to an older database when it opens).
 _OPERATOR_COLUMNS = {"expires": "INTEGER", "last_used": "INTEGER"}
@@ -446,6 +455,64 @@ class SqliteStore:
         return [r[0] for r in self._read("SELECT lst FROM status_lists WHERE authority = ? ORDER BY lst", (authority,))]
 
     # -- operations ----------------------------------------------------------------------
+    # -- people's accounts and console sessions -------------------------------------------
+    def set_account(self, account: Account, audit: AuditEvent) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO accounts VALUES (?, ?, ?, ?, ?) ON CONFLICT(operator) DO UPDATE SET "
+                    "username = excluded.username, password_hash = excluded.password_hash, "
+                    "must_change = excluded.must_change, changed = excluded.changed",
+                    (
+                        account.operator,
+                        account.username,
+                        account.password_hash,
+                        int(account.must_change),
+                        account.changed,
+                    ),
+                )
+                self._append(db, [audit])
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"user name {account.username} is taken") from e
+
+    _ACCOUNT = "SELECT operator, username, password_hash, must_change, changed FROM accounts"
+
+    def account_by_username(self, username: str) -> Account | None:
+        rows = self._read(f"{self._ACCOUNT} WHERE username = ?", (username,))
+        return self._account(rows[0]) if rows else None
+
+    def account_of(self, operator: str) -> Account | None:
+        rows = self._read(f"{self._ACCOUNT} WHERE operator = ?", (operator,))
+        return self._account(rows[0]) if rows else None
+
+    @staticmethod
+    def _account(row: tuple[Any, ...]) -> Account:
+        operator, username, password_hash, must_change, changed = row
+        return Account(operator, username, password_hash, bool(must_change), changed)
+
+    def add_session(self, session: Session) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sessions WHERE expires <= ?", (session.created,))
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)", tuple(asdict(session).values()))
+
+    def get_session(self, id_hash: str) -> Session | None:
+        rows = self._read(
+            "SELECT id_hash, operator, csrf, created, last_seen, expires FROM sessions WHERE id_hash = ?", (id_hash,)
+        )
+        return Session(*rows[0]) if rows else None
+
+    def touch_session(self, id_hash: str, at: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE sessions SET last_seen = ? WHERE id_hash = ? AND last_seen < ?", (at, id_hash, at))
+
+    def delete_session(self, id_hash: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+    def delete_sessions(self, operator: str) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM sessions WHERE operator = ?", (operator,)).rowcount
+
     def ping(self) -> bool:
         try:
             return self._read("SELECT 1") == [(1,)]
