@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
+from . import issue
 from .routes import router
 from .web import NeedsSignIn
 
@@ -14,6 +15,7 @@ __all__ = ["install"]
 def install(app: FastAPI) -> None:
     """Add the console's pages to ``app`` (no session: a redirect to the sign-in page)."""
     app.include_router(router)
+    app.include_router(issue.router)
 
     @app.exception_handler(NeedsSignIn)
     async def _sign_in(request: Request, exc: NeedsSignIn) -> RedirectResponse:

@@ -33,7 +33,7 @@ from .web import (
 router = APIRouter(prefix="/console", include_in_schema=False)
 Form = Annotated[dict[str, str], Depends(form_body)]
 _STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
-_ASSETS = {"console.css": "text/css"}
+_ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
 
 
 def _service(request: Request) -> IssuingService:
