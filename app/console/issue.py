@@ -152,8 +152,8 @@ def issue(request: Request, form: Form) -> Response:
     result = json.loads(body)
     if result["errors"]:
         errors: dict[str, list[dict[str, str]]] = {}
-        for e in result["errors"]:
-            errors.setdefault(e.get("field") or "", []).append(e)
+        for refusal in result["errors"]:
+            errors.setdefault(refusal.get("field") or "", []).append(refusal)
         return _form_page(request, kind, values=form, errors=errors, status=422)
     return redirect(f"/console/certificates/{result['issued'][0]['id']}?issued=1")
 
