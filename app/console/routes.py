@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from hcert_verifier import CST
 
 from ..accounts import SignedIn
-from ..audit import verify_chain
+from ..audit import AuditError, AuditReport, verify_chain
 from ..service import IssuingService, ServiceError
 from .web import (
     COOKIE,
@@ -272,8 +272,16 @@ def audit(request: Request) -> Response:
     """The authority's latest audit entries and the result of checking the whole chain."""
     signed_in = require(request, admin=True)
     service = _service(request)
+    broken: str | None = None
+    try:
+        # The signed checkpoint first (as ``hcert audit verify`` does): a cut tail shows as broken.
+        anchor = service.audit_anchor.load()
+    except AuditError as e:
+        anchor, broken = None, str(e)
     entries = list(service.store.audit_entries())
-    report = verify_chain(entries)
+    report = verify_chain(entries, anchor=anchor)
+    if broken is not None:
+        report = AuditReport(report.entries, False, None, broken)
     mine = [e for e, _ in entries if e.get("authority") == signed_in.operator.authority][-100:]
     mine.reverse()
     context = {
