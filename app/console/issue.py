@@ -13,8 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from hcert_verifier import CST
 from issuer import SYMPTOMS
 
-from ..pages import certificate_page
-from ..service import IssuingService, ServiceError
+from ..service import ServiceError
 from .messages import FIELD_ZH
 from .routes import Form, _failed, _service
 from .web import check_csrf, now_of, redirect, render, require
@@ -201,23 +200,6 @@ def change_status(jti: str, request: Request, form: Form) -> Response:
     except ServiceError as e:
         return _failed(request, e, signed_in)
     return redirect(f"/console/certificates/{jti}")
-
-
-@router.get("/certificates/{jti}/print")
-def print_certificate(jti: str, request: Request) -> Response:
-    """The printable page of one certificate, for a signed-in person (no bearer header in a browser)."""
-    signed_in = require(request)
-    service: IssuingService = _service(request)
-    authority_code = signed_in.operator.authority
-    assert authority_code is not None
-    try:
-        record = service.certificate(authority_code, jti)
-    except ServiceError as e:
-        return _failed(request, e, signed_in)
-    authority = service.store.get_authority(authority_code)
-    assert authority is not None
-    svg = service.render(record, "svg").decode()
-    return HTMLResponse(certificate_page(record, authority, svg), headers={"Cache-Control": "no-store"})
 
 
 # -- search -----------------------------------------------------------------------------------------

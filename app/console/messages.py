@@ -52,6 +52,13 @@ _ZH = {
     "certificate_not_found": "没有这份证明",
     "already_revoked": "证明已撤销",
     "not_suspended": "只有已暂停的证明才能恢复",
+    "confirmation_required": "请勾选确认",
+    "invalid_csv": "CSV 文件无法读取",
+    "unknown_column": "不是申请字段",
+    "too_many_rows": "行数过多",
+    "body_too_large": "文件过大",
+    "invalid_request": "请求不对",
+    "idempotency_key_reused": "重复提交的内容不同",
 }
 
 #: Chinese labels of the application fields (the API's field names).

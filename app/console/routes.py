@@ -33,7 +33,12 @@ from .web import (
 router = APIRouter(prefix="/console", include_in_schema=False)
 Form = Annotated[dict[str, str], Depends(form_body)]
 _STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
-_ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
+_ASSETS = {
+    "console.css": "text/css",
+    "console.js": "text/javascript",
+    "print.css": "text/css",
+    "manifest.js": "text/javascript",
+}
 
 
 def _service(request: Request) -> IssuingService:
@@ -63,6 +68,13 @@ def _posted(request: Request, form: dict[str, str], **kwargs: Any) -> SignedIn:
 @router.get("/static/{name}")
 def asset(name: str) -> Response:
     """The console's own stylesheet and script (served by the app: no CDN)."""
+    if name == "messages.js":
+        import json
+
+        from .messages import _ZH
+
+        text = "window.HCERT_MESSAGES = " + json.dumps(_ZH, ensure_ascii=False) + ";\n"
+        return Response(text, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
     if name not in _ASSETS:
         raise ServiceError("not_found", "no such asset", 404)
     return FileResponse(_STATIC / name, media_type=_ASSETS[name], headers={"Cache-Control": "public, max-age=3600"})

@@ -115,3 +115,224 @@ def test_csrf_refused_and_a_disabled_account_session_ends(server, browser):  # n
     assert "operator.disable" in apage.inner_text("table")
     clerk.close()
     admin.close()
+
+
+# -- issue form, manifest, print ----------------------------------------------------------------------
+SHOTS = ROOT / "docs" / "console"
+
+
+def shoot(page, name, tmp_path, **kwargs):
+    """Screenshot to the test folder; with HCERT_DOC_SHOTS=1 also to docs/console/ (how the docs' images are made)."""
+    import os
+
+    shot = page.screenshot(path=str(tmp_path / name), **kwargs)
+    if os.environ.get("HCERT_DOC_SHOTS") == "1":
+        SHOTS.mkdir(exist_ok=True)
+        (SHOTS / name).write_bytes(shot)
+    return shot
+
+
+def clerk_page(browser, url, data, width=1280):  # noqa: F811
+    account(data, "zhang.wei", "first-pass-123")
+    context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    first_sign_in(page, url, "zhang.wei", "first-pass-123", "clerk-own-pass")
+    return context, page
+
+
+def test_issue_form_field_error_as_typed_then_fixed(server, browser, tmp_path):  # noqa: F811
+    from datetime import date
+
+    url, data, _ = server
+    context, page = clerk_page(browser, url, data)
+    page.goto(f"{url}/console/issue")
+    page.fill("#f-name", "张伟明")
+    page.fill("#f-resident_id", "510321199003071235")  # wrong check digit
+    live = page.locator("[data-live=resident_id]")
+    assert live.is_visible() and live.get_attribute("data-code") == "checksum"
+    page.fill("#f-origin_region", "510321")
+    page.fill("#f-resident_since", date.fromordinal(date.today().toordinal() - 30).isoformat())
+    page.select_option("#f-quarantine", "never")
+    page.select_option("#f-health_code", "green")
+    page.fill("#f-destination_province", "44")
+    page.click("button[type=submit].primary")
+    error = page.locator(".field-error[data-field=resident_id]")
+    assert error.get_attribute("data-code") == "checksum" and "身份证号校验位不对" in error.inner_text()
+    shoot(page, "issue-form-error.png", tmp_path, full_page=True)
+    page.fill("#f-resident_id", "510321199003071234")
+    assert not page.locator("[data-live=resident_id]").is_visible()
+    page.click("button[type=submit].primary")
+    assert "/console/certificates/" in page.url and page.locator("[data-status=valid]").count() == 1
+    context.close()
+
+
+def manifest_csv(bad_lines: dict[int, dict[str, str]]) -> tuple[bytes, list[str]]:
+    """A 50-row manifest in GBK (as Excel in China saves it); ``bad_lines`` replace cells of some lines."""
+    import csv
+    import io
+    from datetime import date
+
+    from tests.conftest import resident_id
+
+    since = date.fromordinal(date.today().toordinal() - 30).isoformat()
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    cols = [
+        "kind",
+        "name",
+        "resident_id",
+        "origin_region",
+        "resident_since",
+        "quarantine",
+        "health_code",
+        "destination_province",
+        "employer",
+    ]
+    w.writerow(cols)
+    names = []
+    for i in range(50):
+        row = {
+            "kind": "return-to-work",
+            "name": f"乘客{i + 1:02d}",
+            "resident_id": resident_id(f"5103211990{1 + i % 12:02d}{1 + i % 28:02d}{i:03d}"),
+            "origin_region": "510321",
+            "resident_since": since,
+            "quarantine": "never",
+            "health_code": "green",
+            "destination_province": "44",
+            "employer": "深圳市某电子厂",
+        }
+        row.update(bad_lines.get(i + 2, {}))
+        names.append(row["name"])
+        w.writerow([row[c] for c in cols])
+    return out.getvalue().encode("gbk"), names
+
+
+def decode_cards(page, shot_bytes):
+    """Decode the QR of every card from the one full-page screenshot (each card's box cropped from it)."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(shot_bytes))
+    found = {}
+    cards = page.locator("section.cert")
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        box = card.bounding_box()
+        crop = image.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"])))
+        barcode = zxingcpp.read_barcode(crop)
+        found[card.get_attribute("data-id")] = barcode.text if barcode else None
+    return found
+
+
+def test_manifest_upload_fix_print_verify_revoke(server, browser, tmp_path):  # noqa: F811
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    url, data, _ = server
+    context, page = clerk_page(browser, url, data)
+    bad = {7: {"resident_id": "510321199003071235"}, 31: {"health_code": "red"}}
+    raw, names = manifest_csv(bad)
+    page.goto(f"{url}/console/manifest")
+    page.fill("input[name=plate]", "川C12345")
+    page.fill("input[name=route]", "荣县 → 深圳")
+    page.fill("input[name=date]", "2026-11-24")
+    page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
+    page.click("#upload")
+    page.wait_for_function("document.querySelector('#bar').value === 50")
+    assert page.locator("#encoding").get_attribute("data-encoding") == "GBK"
+    assert "已签发 48 人，被拒 2 人" in page.inner_text("#summary")
+    refused = page.locator("tr[data-state=refused]")
+    assert refused.count() == 2
+    assert page.locator("tr[data-line='7'] .field-error").get_attribute("data-code") == "checksum"
+    assert page.locator("tr[data-line='31'] .field-error").get_attribute("data-code") == "red"
+    shoot(page, "manifest-upload.png", tmp_path, full_page=False)
+    # The refused rows download as a CSV to fix in Excel...
+    with page.expect_download() as download:
+        page.click("#download")
+    from pathlib import Path
+
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert len(text.strip().splitlines()) == 3 and "乘客06" in text and "乘客30" in text
+    # ...or are fixed in place and sent again.
+    page.fill("tr[data-line='7'] input[data-fix=resident_id]", re.sub(r".$", "", bad[7]["resident_id"]) + "4")
+    page.fill("tr[data-line='31'] input[data-fix=health_code]", "green")
+    page.click("#resubmit")
+    page.wait_for_function("document.querySelectorAll('tr[data-state=issued]').length === 50")
+    assert "已签发 50 人，被拒 0 人" in page.inner_text("#summary")
+    first_ids = [page.locator(f"tr[data-line='{n}']").inner_text() for n in range(2, 52)]
+    # A second upload of the same file (a reload, a double click) issues nothing twice.
+    page.reload()
+    page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
+    page.click("#upload")
+    page.wait_for_function("document.querySelector('#bar').value === 50")
+    assert [page.locator(f"tr[data-line='{n}']").inner_text() for n in (2, 3, 51)] == [first_ids[i] for i in (0, 1, 49)]
+    page.goto(f"{url}/console")
+    assert page.locator("[data-kind=all]").inner_text() == "50"
+    # Fix the two rows again on this page so that the sheet can be printed from it.
+    page.goto(f"{url}/console/manifest")
+    page.fill("input[name=plate]", "川C12345")
+    page.fill("input[name=route]", "荣县 → 深圳")
+    page.fill("input[name=date]", "2026-11-24")
+    page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
+    page.click("#upload")
+    page.wait_for_function("document.querySelector('#bar').value === 50")
+    page.fill("tr[data-line='7'] input[data-fix=resident_id]", re.sub(r".$", "", bad[7]["resident_id"]) + "4")
+    page.fill("tr[data-line='31'] input[data-fix=health_code]", "green")
+    page.click("#resubmit")
+    page.wait_for_function("!document.querySelector('#print').hidden")
+    sheet = page.locator("#print").get_attribute("href")
+    page.goto(f"{url}{sheet}")
+    assert (
+        page.locator("[data-h=count]").inner_text() == "50"
+        and page.locator("[data-h=plate]").inner_text() == "川C12345"
+    )
+    assert [r.inner_text() for r in page.locator("table.manifest tbody tr td:nth-child(2)").all()] == names
+    cards = page.locator("section.cert")
+    assert cards.count() == 50
+    assert (
+        "请用核验程序扫码核验 Scan to verify" in cards.first.inner_text() and f"{url}/scan" in cards.first.inner_text()
+    )
+    assert "深圳市某电子厂" in cards.first.inner_text() and "(UTC+8)" in cards.first.locator(".validity").inner_text()
+    shot = shoot(page, "print-sheet.png", tmp_path, full_page=True)
+    decoded = decode_cards(page, shot)
+    assert len(decoded) == 50 and all(decoded.values()), [k for k, v in decoded.items() if not v]
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(httpx.get(f"{url}/.well-known/jwks.json").text)
+
+    def verify(qr):
+        return subprocess.run(
+            [sys.executable, "-m", "hcert_verifier", "verify", "--jwks", str(jwks), "--json", qr],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(verify, decoded.values()))
+    assert all(r.returncode == 0 for r in results), [r.stdout for r in results if r.returncode]
+    # A4 PDF from Chromium's print: the table, then four cards a page.
+    pdf = page.pdf(format="A4", print_background=True)
+    assert (
+        pdf.startswith(b"%PDF")
+        and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + pdf.count(b"/Type /Page>") >= 13
+    )
+    (tmp_path / "sheet.pdf").write_bytes(pdf)
+    # Revoke one: the reprint shows VOID / 作废 with the reason and no QR code.
+    victim = cards.nth(3).get_attribute("data-id")
+    page.goto(f"{url}/console/certificates/{victim}")
+    page.select_option("select[name=action]", "revoke")
+    page.fill("input[name=reason]", "信息有误 重新签发")
+    page.check("input[name=confirm]")
+    page.click("button.danger")
+    assert page.locator("[data-status=revoked]").count() == 1
+    page.goto(f"{url}{sheet}")
+    void = page.locator(f"section.cert[data-id='{victim}']")
+    assert void.locator("svg").count() == 0 and void.locator("[data-void=revoked]").count() == 1
+    assert "作废 VOID" in void.inner_text() and "信息有误 重新签发" in void.inner_text()
+    assert page.locator("section.cert svg").count() == 49
+    context.close()

@@ -17,6 +17,8 @@
   document.querySelectorAll("input[data-check=resident-id]").forEach(function (input) {
     var out = input.parentElement.querySelector("[data-live=resident_id]");
     function check() {
+      var served = input.parentElement.querySelector(".field-error[data-field=resident_id]");
+      if (served) served.remove();
       var p = problem(input.value.trim());
       out.hidden = !p;
       out.textContent = p || "";
@@ -24,7 +26,8 @@
       input.setAttribute("aria-invalid", p ? "true" : "false");
     }
     input.addEventListener("input", check);
-    if (input.value) check();
+    // After a refused submit the server's error is shown already; check again once the clerk types.
+    if (input.value && !input.parentElement.querySelector(".field-error[data-field=resident_id]")) check();
   });
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () {
