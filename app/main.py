@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hcert_verifier import __version__
 
-from .headers import SecurityHeaders
 from .console import install as install_console
+from .headers import SecurityHeaders
 from .metrics import Metrics
 from .network import pull_forever
 from .problems import PROBLEM_RESPONSES, install_handlers, problem

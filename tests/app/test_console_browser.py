@@ -243,7 +243,7 @@ def test_manifest_upload_fix_print_verify_revoke(server, browser, tmp_path):  # 
     page.fill("input[name=date]", "2026-11-24")
     page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
     page.click("#upload")
-    page.wait_for_function("document.querySelector('#bar').value === 50")
+    page.locator("#count", has_text="50 / 50").wait_for()
     assert page.locator("#encoding").get_attribute("data-encoding") == "GBK"
     assert "已签发 48 人，被拒 2 人" in page.inner_text("#summary")
     refused = page.locator("tr[data-state=refused]")
@@ -262,14 +262,14 @@ def test_manifest_upload_fix_print_verify_revoke(server, browser, tmp_path):  # 
     page.fill("tr[data-line='7'] input[data-fix=resident_id]", re.sub(r".$", "", bad[7]["resident_id"]) + "4")
     page.fill("tr[data-line='31'] input[data-fix=health_code]", "green")
     page.click("#resubmit")
-    page.wait_for_function("document.querySelectorAll('tr[data-state=issued]').length === 50")
+    page.locator("#summary", has_text="已签发 50 人").wait_for()
     assert "已签发 50 人，被拒 0 人" in page.inner_text("#summary")
     first_ids = [page.locator(f"tr[data-line='{n}']").inner_text() for n in range(2, 52)]
     # A second upload of the same file (a reload, a double click) issues nothing twice.
     page.reload()
     page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
     page.click("#upload")
-    page.wait_for_function("document.querySelector('#bar').value === 50")
+    page.locator("#count", has_text="50 / 50").wait_for()
     assert [page.locator(f"tr[data-line='{n}']").inner_text() for n in (2, 3, 51)] == [first_ids[i] for i in (0, 1, 49)]
     page.goto(f"{url}/console")
     assert page.locator("[data-kind=all]").inner_text() == "50"
@@ -280,11 +280,11 @@ def test_manifest_upload_fix_print_verify_revoke(server, browser, tmp_path):  # 
     page.fill("input[name=date]", "2026-11-24")
     page.set_input_files("input[name=file]", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": raw}])
     page.click("#upload")
-    page.wait_for_function("document.querySelector('#bar').value === 50")
+    page.locator("#count", has_text="50 / 50").wait_for()
     page.fill("tr[data-line='7'] input[data-fix=resident_id]", re.sub(r".$", "", bad[7]["resident_id"]) + "4")
     page.fill("tr[data-line='31'] input[data-fix=health_code]", "green")
     page.click("#resubmit")
-    page.wait_for_function("!document.querySelector('#print').hidden")
+    page.locator("#print").wait_for(state="visible")
     sheet = page.locator("#print").get_attribute("href")
     page.goto(f"{url}{sheet}")
     assert (
