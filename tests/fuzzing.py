@@ -38,7 +38,9 @@ if PROFILE not in ("ci", "long"):
 fuzz = settings.get_profile(f"hcert-{PROFILE}")
 
 #: Every vector, as loaded from tests/vectors/{valid,invalid}.
-CASES: list[dict[str, Any]] = [json.loads(p.read_text("utf-8")) for p in sorted(VECTORS.glob("*/*.json"))]
+CASES: list[dict[str, Any]] = [
+    json.loads(p.read_text("utf-8")) for p in sorted([*VECTORS.glob("valid/*.json"), *VECTORS.glob("invalid/*.json")])
+]
 VALID_CASES = [c for c in CASES if c["expected"]["valid"]]
 #: The only texts that may ever verify: a valid vector's token or QR text, byte for byte
 #: (and the QR text of the token of the vector whose input is a bare token).

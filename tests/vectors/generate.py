@@ -10,6 +10,10 @@ Each case holds what every stage needs, in the spirit of EU DCC's dgc-testdata:
 ``at`` (the validation time), the trust material by reference (``jwks``) and,
 where the case needs them, ``status_lists``; and ``expected``:
 ``{"valid": bool, "code": str}``.
+
+Bundle vectors, in ``bundle/``, are a device offered a trust bundle and then
+scanning; their fields are described above :func:`bundle_cases` and in
+``docs/SCANNER.md``.
 """
 
 from __future__ import annotations
@@ -33,16 +37,24 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from hcert_verifier import (
+    BUNDLE_FORMAT,
+    BUNDLE_TYP,
     P256_ORDER,
     QR_PREFIX,
+    RULES_TYP,
+    TRUST_LIST_TYP,
+    Bundle,
     b64url_decode,
     b64url_encode,
     deflate,
     json_compact,
+    jwk_from_public_key,
     qr_encode,
 )
+from hcert_verifier.bundle import sha256_text
+from hcert_verifier.state import STATE_FORMAT, DeviceState
 from issuer import StatusBits, sign_status_list
-from keys import SigningKey
+from keys import SigningKey, sign_compact
 from keys._keyring import KeyRecord
 
 HERE = Path(__file__).resolve().parent
@@ -741,7 +753,580 @@ def build() -> dict[str, dict[str, Any]]:
 
     files: dict[str, dict[str, Any]] = {"jwks.json": jwks(trusted)}
     files.update(cases)
+    files.update(bundle_cases(a, withdrawn, b, attacker, sign))
     return files
+
+
+# -- bundle vectors ----------------------------------------------------------------
+# Each file in bundle/ holds: ``roots`` (the pinned root JWKs), ``bundle`` (the
+# hcert-bundle/2 envelope text a device is offered), ``prior_state`` (what the
+# device accepted before, as its state.json, or null), ``synced_at`` (the device
+# clock when it is offered the bundle), ``qr_text``, ``at`` (the time of the
+# scan), ``clock`` ("device": the device's own clock, where the clock floor
+# refuses; "operator": a time the operator states), ``destination`` (a province,
+# or null for no rules) and ``checkpoint``; and ``expected``: ``valid``, ``code``
+# and ``warnings``. A device (1) loads the bundle from the roots, (2) admits it at
+# ``synced_at`` (freshness, then versions against ``prior_state``), (3) verifies
+# the QR text at ``at`` with the bundle's trust list, status lists and the
+# destination's rules. The first refusal is the verdict.
+
+BUNDLE_ISSUED = T0 + 3600
+BUNDLE_AT = T0 + 2 * 3600
+BASE_URL = "https://hcert.example"
+OTHER_STATUS_URI = "https://status.example/v1/status/510321/0"
+PASS_RULES: dict[str, list[dict[str, Any]]] = {
+    "gate": [
+        {"id": "GD-1", "type": "accept_kinds", "kinds": ["w", "f"]},
+        {"id": "GD-2", "type": "max_age_hours", "hours": 336},
+    ],
+    "highway": [{"id": "GD-H1", "type": "accept_kinds", "kinds": ["f"]}],
+}
+
+
+def _pub(key: SigningKey, **extra: Any) -> dict[str, Any]:
+    return {**jwk_from_public_key(key.public_key), "kid": key.kid, **extra}
+
+
+def _version_of(token: str) -> Any:
+    return json.loads(zlib.decompress(b64url_decode(token.split(".")[1], "token"), -15))["version"]
+
+
+class BundleWorld:
+    """Test-only root, bundle signer and rule key of province 44, over the vector issuers."""
+
+    def __init__(self, a: SigningKey, withdrawn: SigningKey, b: SigningKey) -> None:
+        self.root = load_key("root")
+        self.signer = load_key("bundle-signer")
+        self.rules_key = load_key("rules-44")
+        self.a, self.withdrawn, self.b = a, withdrawn, b
+        self.roots = [_pub(self.root)]
+
+    def trust_list(self, version: int = 3, *, key: SigningKey | None = None, name: str = "荣县卫生健康局") -> str:
+        """Return a trust list signed by the root (or ``key``)."""
+
+        def keys(*items: tuple[SigningKey, str]) -> list[dict[str, Any]]:
+            return [_pub(k, state=state, not_before=T0 - 30 * DAY, not_after=None) for k, state in items]
+
+        payload = {
+            "version": version,
+            "issued_at": T0,
+            "roots": self.roots,
+            "bundle_signers": [_pub(self.signer)],
+            "rule_signers": {"44": [_pub(self.rules_key)]},
+            "authorities": [
+                {
+                    "id": "510321",
+                    "name_zh": name,
+                    "name_en": "Rong County Health Bureau",
+                    "base_url": BASE_URL,
+                    "scope": {"regions": ["51"], "kinds": ["w", "f"]},
+                    "keys": keys((self.a, "active"), (self.withdrawn, "withdrawn")),
+                },
+                {
+                    "id": "420100",
+                    "name_zh": "武汉市卫生健康委员会",
+                    "name_en": "Wuhan Municipal Health Commission",
+                    "base_url": BASE_URL,
+                    "scope": {"regions": ["42"], "kinds": ["f"]},
+                    "keys": keys((self.b, "active")),
+                },
+            ],
+        }
+        return sign_compact(key or self.root, typ=TRUST_LIST_TYP, payload=json_compact(payload))
+
+    def rules(
+        self, checkpoints: dict[str, Any] | None = None, *, version: int = 2, key: SigningKey | None = None
+    ) -> str:
+        """Return province 44's rules signed by its rule key (or ``key``)."""
+        body = {
+            "province": "44",
+            "version": version,
+            "issued_at": T0,
+            "checkpoints": PASS_RULES if checkpoints is None else checkpoints,
+        }
+        return sign_compact(key or self.rules_key, typ=RULES_TYP, payload=json_compact(body))
+
+    def status(
+        self,
+        *,
+        version: int = 4,
+        key: SigningKey | None = None,
+        uri: str = STATUS_URI,
+        iat: int = T0,
+        exp: int = T0 + 7 * DAY,
+        extra: int | None = None,
+    ) -> str:
+        """Return authority 510321's list 0: 4243 revoked, 4244 suspended (and ``extra`` revoked)."""
+        bits = StatusBits()
+        bits.set(4243, 1)
+        bits.set(4244, 2)
+        if extra is not None:
+            bits.set(extra, 1)
+        return sign_status_list(key or self.a, bits, uri=uri, iat=iat, exp=exp, ttl=43200, version=version)
+
+    def bundle(
+        self,
+        *,
+        version: int = 10,
+        trust: str | None = None,
+        rules: list[str] | None = None,
+        lists: list[str] | None = None,
+        withdrawn: list[str] = [],
+        issued_at: int = BUNDLE_ISSUED,
+        expires: int | None = None,
+        pair_with: str | None = None,
+        key: SigningKey | None = None,
+    ) -> tuple[str, str]:
+        """Return (envelope text, bundle token) signed by the bundle signer (or ``key``)."""
+        trust = self.trust_list() if trust is None else trust
+        paired = pair_with or trust
+        payload = {
+            "format": BUNDLE_FORMAT,
+            "version": version,
+            "issued_at": issued_at,
+            "expires": issued_at + 7 * DAY if expires is None else expires,
+            "trust_list": {"version": _version_of(paired), "sha256": sha256_text(paired)},
+            "rules": [self.rules()] if rules is None else rules,
+            "status_lists": [self.status()] if lists is None else lists,
+            "withdrawn": [{"kid": k, "iss": "510321", "at": T0, "reason": "key compromise"} for k in withdrawn],
+        }
+        token = sign_compact(key or self.signer, typ=BUNDLE_TYP, payload=json_compact(payload))
+        return envelope(trust, token), token
+
+
+def envelope(trust: str, token: str, **changes: Any) -> str:
+    """Return the hcert-bundle/2 envelope text (with changes; None deletes a member)."""
+    body: dict[str, Any] = {"format": BUNDLE_FORMAT, "trust_list": trust, "bundle": token}
+    for name, value in changes.items():
+        if value is None:
+            body.pop(name)
+        else:
+            body[name] = value
+    return json_compact(body).decode()
+
+
+def state_after(roots: list[dict[str, Any]], *bundles: str) -> dict[str, Any]:
+    """Return the state.json body of a device that accepted these bundles in turn."""
+    state = DeviceState()
+    for text in bundles:
+        bundle = Bundle.load(text, roots)
+        state.check(bundle)
+        state.record(bundle)
+    return {
+        "format": STATE_FORMAT,
+        "bundle": state.bundle,
+        "trust_list": state.trust_list,
+        "rules": state.rules,
+        "status_lists": state.status_lists,
+        "withdrawn": state.withdrawn,
+    }
+
+
+def bundle_cases(
+    a: SigningKey,
+    withdrawn: SigningKey,
+    b: SigningKey,
+    attacker: SigningKey,
+    sign: Any,
+) -> dict[str, dict[str, Any]]:
+    """Return the bundle vectors: bundle/<defect>.json -> body."""
+    w = BundleWorld(a, withdrawn, b)
+    good, good_token = w.bundle()
+    cert = qr_encode(sign(rtw_claims())[1])
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(
+        name: str,
+        description: str,
+        *,
+        valid: bool,
+        code: str,
+        bundle: str = good,
+        qr_text: str = cert,
+        prior: tuple[str, ...] = (),
+        synced_at: int = BUNDLE_AT,
+        at: int = BUNDLE_AT,
+        clock: str = "device",
+        destination: str | None = "44",
+        checkpoint: str = "gate",
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        def iso(t: int) -> str:
+            return dt.datetime.fromtimestamp(t, CST).isoformat()
+
+        out[f"bundle/{name}.json"] = {
+            "description": description,
+            "roots": w.roots,
+            "bundle": bundle,
+            "prior_state": state_after(w.roots, *prior) if prior else None,
+            "synced_at": iso(synced_at),
+            "qr_text": qr_text,
+            "at": iso(at),
+            "clock": clock,
+            "destination": destination,
+            "checkpoint": checkpoint,
+            "expected": {"valid": valid, "code": code, "warnings": list(warnings)},
+        }
+
+    def rules_bundle(checkpoints: dict[str, Any]) -> str:
+        return w.bundle(rules=[w.rules(checkpoints)])[0]
+
+    # Destination rules.
+    add("rules-pass", "every gate rule of province 44 passes", valid=True, code="ok")
+    add("rules-no-destination", "no destination: the rules are not applied", valid=True, code="ok", destination=None)
+    add(
+        "rules-fail",
+        "the highway checkpoint accepts freight tests only; this is a return-to-work certificate",
+        valid=False,
+        code="rejected_by_rules",
+        checkpoint="highway",
+    )
+    add(
+        "rules-open-rejects",
+        "test_within_hours cannot be evaluated without a sample time: OPEN, and the rule rejects when open",
+        valid=False,
+        code="rejected_by_rules",
+        bundle=rules_bundle({"gate": [{"id": "GD-T", "type": "test_within_hours", "hours": 48}]}),
+    )
+    add(
+        "rules-open-accepts",
+        "test_within_hours is OPEN and the rule says open: accept",
+        valid=True,
+        code="ok",
+        bundle=rules_bundle({"gate": [{"id": "GD-T", "type": "test_within_hours", "hours": 48, "open": "accept"}]}),
+    )
+    add(
+        "rules-unknown-type-rejects",
+        "a rule of a type this verifier does not know is OPEN, whatever else it holds; open defaults to reject",
+        valid=False,
+        code="rejected_by_rules",
+        bundle=rules_bundle({"gate": [{"id": "GD-X", "type": "quarantine_days", "days": "seven"}]}),
+    )
+    add(
+        "rules-unknown-type-accepts",
+        "a rule of an unknown type with open: accept",
+        valid=True,
+        code="ok",
+        bundle=rules_bundle({"gate": [{"id": "GD-X", "type": "quarantine_days", "days": 7, "open": "accept"}]}),
+    )
+    add(
+        "rules-unknown-checkpoint",
+        "province 44 has no rules for checkpoint port",
+        valid=False,
+        code="rules_unavailable",
+        checkpoint="port",
+    )
+    add(
+        "rules-unknown-province",
+        "no rules in the bundle for destination province 31",
+        valid=False,
+        code="rules_unavailable",
+        destination="31",
+    )
+    add(
+        "rules-wrong-signer",
+        "province 44's rules signed by the bundle signer, not the province's rule key",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(rules=[w.rules(key=w.signer)])[0],
+    )
+    # Status lists.
+    add(
+        "status-revoked",
+        "entry 4243 of the bundle's list is revoked",
+        valid=False,
+        code="revoked",
+        qr_text=qr_encode(sign(rtw_claims(st=[4243, 0]))[1]),
+    )
+    add(
+        "status-suspended",
+        "entry 4244 of the bundle's list is suspended",
+        valid=False,
+        code="suspended",
+        qr_text=qr_encode(sign(rtw_claims(st=[4244, 0]))[1]),
+    )
+    add(
+        "status-list-missing",
+        "the bundle carries no status list for the certificate's list: a bundle fails closed",
+        valid=False,
+        code="status_unavailable",
+        bundle=w.bundle(lists=[])[0],
+    )
+    add(
+        "status-list-expired",
+        "the bundle's status list passed its exp before the scan",
+        valid=False,
+        code="status_list_expired",
+        bundle=w.bundle(lists=[w.status(iat=T0 - DAY, exp=T0 + 3600)])[0],
+    )
+    add(
+        "status-list-withdrawn-key",
+        "the status list is signed by a key the trust list marks withdrawn",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(lists=[w.status(key=withdrawn)])[0],
+    )
+    add(
+        "status-list-key-withdrawn-by-bundle",
+        "the status list is signed by the authority's key that the bundle itself withdraws",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(withdrawn=[a.kid])[0],
+    )
+    add(
+        "status-list-wrong-sub",
+        "the status list's sub is on a server other than the authority's base_url",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(lists=[w.status(uri=OTHER_STATUS_URI)])[0],
+    )
+    add(
+        "status-list-other-authority",
+        "authority 420100's key signs list 510321/0",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(lists=[w.status(key=b)])[0],
+    )
+    # Expiry, staleness, validity, the clock.
+    expires = BUNDLE_ISSUED + 7 * DAY
+    add("expired", "the scan is at the bundle's expires", valid=False, code="bundle_expired", at=expires)
+    add(
+        "expired-at-sync",
+        "the device is offered a bundle already past its expires",
+        valid=False,
+        code="bundle_expired",
+        synced_at=expires + 60,
+        at=expires + 60,
+    )
+    add(
+        "stale",
+        "the bundle is 49 hours old: valid, with the warning bundle_stale",
+        valid=True,
+        code="ok",
+        at=BUNDLE_ISSUED + 49 * 3600,
+        warnings=("bundle_stale",),
+    )
+    add("not-yet-stale", "the bundle is 47 hours old: no warning", valid=True, code="ok", at=BUNDLE_ISSUED + 47 * 3600)
+    add(
+        "validity-too-long",
+        "expires is 7 days and 1 second after issued_at",
+        valid=False,
+        code="bundle_validity_too_long",
+        bundle=w.bundle(expires=BUNDLE_ISSUED + 7 * DAY + 1)[0],
+    )
+    add(
+        "validity-seven-days",
+        "expires is exactly 7 days after issued_at (the maximum)",
+        valid=True,
+        code="ok",
+        bundle=w.bundle(expires=BUNDLE_ISSUED + 7 * DAY)[0],
+    )
+    add(
+        "expires-before-issued",
+        "expires equals issued_at",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(expires=BUNDLE_ISSUED)[0],
+    )
+    add(
+        "issued-in-future",
+        "the bundle is issued an hour after the device clock at sync",
+        valid=False,
+        code="bundle_issued_in_future",
+        synced_at=BUNDLE_ISSUED - 3600,
+        at=BUNDLE_ISSUED - 3600,
+    )
+    add(
+        "issued-within-leeway",
+        "the bundle is issued 4 minutes after the device clock: within CLOCK_LEEWAY",
+        valid=True,
+        code="ok",
+        synced_at=BUNDLE_ISSUED - 240,
+        at=BUNDLE_ISSUED - 240,
+    )
+    add(
+        "clock-before-floor",
+        "after the sync, the device clock reads an hour before the bundle's issued_at",
+        valid=False,
+        code="clock_before_bundle",
+        at=BUNDLE_ISSUED - 3600,
+    )
+    add(
+        "clock-before-floor-operator",
+        "the same time, stated by the operator: valid with the warning clock_before_bundle",
+        valid=True,
+        code="ok",
+        at=BUNDLE_ISSUED - 3600,
+        clock="operator",
+        warnings=("clock_before_bundle",),
+    )
+    # Rollback against what the device accepted before.
+    older, _ = w.bundle(version=9, issued_at=BUNDLE_ISSUED - 3600)
+    newer, _ = w.bundle(version=11, issued_at=BUNDLE_ISSUED + 60)
+    add(
+        "rollback-same-bundle-again",
+        "the bundle the device already holds, offered again",
+        valid=True,
+        code="ok",
+        prior=(good,),
+    )
+    add("rollback-newer-bundle", "a newer bundle after an older one", valid=True, code="ok", prior=(older,))
+    add(
+        "rollback-bundle-lower",
+        "bundle version 10 after version 11",
+        valid=False,
+        code="bundle_rollback",
+        prior=(newer,),
+    )
+    add(
+        "rollback-bundle-equal-different",
+        "bundle version 10 again, with other content (no status lists)",
+        valid=False,
+        code="version_reused",
+        bundle=w.bundle(lists=[])[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-bundle-issued-earlier",
+        "a higher bundle version issued before the accepted bundle",
+        valid=False,
+        code="bundle_rollback",
+        bundle=w.bundle(version=12, issued_at=BUNDLE_ISSUED)[0],
+        prior=(newer,),
+    )
+    add(
+        "rollback-trust-list-lower",
+        "a new bundle with trust list version 2 after version 3",
+        valid=False,
+        code="trust_list_rollback",
+        bundle=w.bundle(version=11, trust=w.trust_list(2), issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-trust-list-equal-different",
+        "trust list version 3 again, with another authority name",
+        valid=False,
+        code="version_reused",
+        bundle=w.bundle(version=11, trust=w.trust_list(3, name="荣县卫健局"), issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-rules-lower",
+        "a new bundle with province 44's rules version 1 after version 2",
+        valid=False,
+        code="rules_rollback",
+        bundle=w.bundle(version=11, rules=[w.rules(version=1)], issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-status-list-lower",
+        "a new bundle with status list version 3 after version 4 (before a revocation)",
+        valid=False,
+        code="status_list_rollback",
+        bundle=w.bundle(version=11, lists=[w.status(version=3)], issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-status-list-equal-different",
+        "status list version 4 again with one more entry revoked",
+        valid=False,
+        code="version_reused",
+        bundle=w.bundle(version=11, lists=[w.status(extra=5000)], issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-status-list-newer",
+        "status list version 5 revokes the certificate after version 4",
+        valid=False,
+        code="revoked",
+        bundle=w.bundle(version=11, lists=[w.status(version=5, extra=4242)], issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(good,),
+    )
+    add(
+        "rollback-withdrawal-dropped",
+        "an earlier bundle withdrew authority 420100's key; this one, with the same trust list, trusts it again",
+        valid=False,
+        code="withdrawal_dropped",
+        bundle=w.bundle(version=11, issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(w.bundle(withdrawn=[b.kid])[0],),
+    )
+    add(
+        "rollback-withdrawal-superseded",
+        "a newer root-signed trust list has the last word on a key an earlier bundle withdrew",
+        valid=True,
+        code="ok",
+        bundle=w.bundle(version=11, trust=w.trust_list(4), issued_at=BUNDLE_ISSUED + 60)[0],
+        prior=(w.bundle(withdrawn=[b.kid])[0],),
+    )
+    # Tampered envelopes and signatures.
+    trust = w.trust_list()
+    header, payload, signature = good_token.split(".")
+    body = json.loads(zlib.decompress(b64url_decode(payload, "bundle"), -15))
+    body["version"] += 1000
+    bumped = b64url_encode(deflate(json_compact(body)))
+    flipped = b64url_decode(signature, "signature")
+    flipped = flipped[:10] + bytes([flipped[10] ^ 1]) + flipped[11:]
+    tampered = {
+        "tampered-bundle-payload": (
+            "the bundle payload's version raised, the signature kept",
+            envelope(trust, f"{header}.{bumped}.{signature}"),
+        ),
+        "tampered-bundle-signature": (
+            "one bit of the bundle signature flipped",
+            envelope(trust, f"{header}.{payload}.{b64url_encode(flipped)}"),
+        ),
+        "tampered-bundle-signer": (
+            "the bundle is signed by a key the trust list does not name",
+            w.bundle(key=attacker)[0],
+        ),
+        "tampered-trust-list-signer": (
+            "the trust list is signed by a key that is not a pinned root",
+            w.bundle(trust=w.trust_list(key=attacker))[0],
+        ),
+        "tampered-trust-list-swapped": (
+            "a different root-signed trust list beside the bundle (pairing)",
+            envelope(w.trust_list(5), good_token),
+        ),
+        "tampered-envelope-extra-member": (
+            "the envelope has a member beyond format, trust_list and bundle",
+            envelope(trust, good_token, note="hi"),
+        ),
+        "tampered-envelope-format": (
+            "the envelope says hcert-bundle/1",
+            envelope(trust, good_token, format="hcert-bundle/1"),
+        ),
+        "tampered-envelope-missing-trust-list": (
+            "the envelope has no trust list",
+            envelope(trust, good_token, trust_list=None),
+        ),
+        "tampered-bare-token": ("a bare bundle token with no envelope (bundle/1 style)", good_token),
+        "tampered-not-json": ("the bundle file is not JSON", "hcert-bundle/2"),
+    }
+    # Older formats and loose numbers: a device takes only what FORMAT.md section 7.1 allows.
+    v1 = {
+        "format": "hcert-bundle/1",
+        "version": 20,
+        "issued_at": BUNDLE_ISSUED,
+        "expires": BUNDLE_ISSUED + 365 * DAY,
+        "trust_list": trust,
+        "rules": [w.rules()],
+        "status_lists": [w.status()],
+    }
+    tampered["bundle-1-token"] = (
+        "a bundle/1 token (trust list inside, valid a year) signed by a bundle signer: not an envelope",
+        sign_compact(w.signer, typ=BUNDLE_TYP, payload=json_compact(v1)),
+    )
+    tampered["bundle-version-fraction"] = (
+        "the bundle's version is 10.5, not an integer",
+        w.bundle(version=10.5)[0],  # type: ignore[arg-type]
+    )
+    tampered["trust-list-version-fraction"] = (
+        "the trust list's version is 3.5, not an integer",
+        w.bundle(trust=w.trust_list(3.5))[0],  # type: ignore[arg-type]
+    )
+    for name, (description, text) in tampered.items():
+        add(name, description, valid=False, code="bundle_invalid", bundle=text)
+    return out
 
 
 def _der(r: int, s: int) -> bytes:

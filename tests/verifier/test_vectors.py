@@ -10,7 +10,7 @@ import pytest
 from hcert_verifier import JwksTrust, StatusList, StatusLists, Verifier, qr_decode
 from tests.conftest import VECTORS, run_module
 
-FILES = sorted(p for p in VECTORS.glob("*/*.json"))
+FILES = sorted(p for p in [*VECTORS.glob("valid/*.json"), *VECTORS.glob("invalid/*.json")])
 
 
 def load(path):

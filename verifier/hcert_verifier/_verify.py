@@ -150,6 +150,7 @@ class Verifier:
         at: dt.datetime | int | float | None = None,
         destination: str | None = None,
         checkpoint: str = "gate",
+        now: int | None = None,
     ) -> Result:
         """Verify QR text or a compact token at time ``at`` (default: the device clock).
 
@@ -158,12 +159,14 @@ class Verifier:
         are applied too. With a bundle and no ``at``, a device clock earlier
         than the bundle's signed ``issued_at`` (beyond :data:`CLOCK_LEEWAY`) is
         refused (``clock_before_bundle``): the clock is wrong. An explicit
-        ``at`` is the operator's word and only gets a warning. Never raises
+        ``at`` is the operator's word and only gets a warning. ``now`` is a
+        reading of the device clock (Unix seconds) in place of the system
+        clock: unlike ``at`` it is not the operator's word. Never raises
         for a bad certificate: every failure is a :class:`Result` with
         ``valid=False`` and its code.
         """
         explicit = at is not None
-        now = _timestamp(at)
+        now = _timestamp(at if explicit or now is None else now)
         warnings: list[str] = []
         bundle = self._bundle
         if bundle is not None:
