@@ -8,7 +8,7 @@
 import { b64urlDecode, b64urlEncode, inflate, isInt, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
 import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
-import { checkHeader, splitToken, verifyEs256, type UnverifiedJws } from "./jws";
+import { checkHeader, splitToken, verifyEs256 } from "./jws";
 import { RuleSet } from "./rules";
 import { StatusList, type StatusListParts, type StatusSource } from "./status";
 import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
@@ -197,14 +197,17 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     );
   }
 
-  /** Verify a bundle against pinned roots; raise BundleError. */
+  /**
+   * Verify an hcert-bundle/2 envelope against pinned roots; raise BundleError.
+   * Nothing else is a bundle: a bare token (the bundle/1 format) is refused.
+   */
   static async load(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
     if (typeof text !== "string" || text.length > MAX_BUNDLE) {
       throw new BundleError("a bundle is at most 64 MB");
     }
     text = text.trim();
     try {
-      return text.startsWith("{") ? await Bundle.loadEnvelope(text, roots) : await Bundle.loadV1(text, roots);
+      return await Bundle.loadEnvelope(text, roots);
     } catch (e) {
       if (e instanceof BundleError) throw e;
       if (e instanceof TrustError || e instanceof VerificationError) throw new BundleError(`${e.code}: ${e.reason}`);
@@ -295,7 +298,6 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       ruleItems,
       statusItems,
       digest: await sha256Text(token),
-      requireListVersion: true,
     });
     bundle.trustListDigest = trustDigest;
     return bundle;
@@ -314,7 +316,6 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     ruleItems: Json[];
     statusItems: Json[];
     digest: string;
-    requireListVersion: boolean;
   }): Promise<Bundle> {
     const [authorities, keyList] = await Bundle.authoritiesOf(p.trust);
     let byKid: Map<string, TrustedKey>;
@@ -374,7 +375,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
         throw e;
       }
       const lst = outcome.value;
-      if (p.requireListVersion && lst.version === null) throw new BundleError(`status list ${lst.uri} carries no version`);
+      if (lst.version === null) throw new BundleError(`status list ${lst.uri} carries no version`);
       if (lists.has(`${lst.iss}/${lst.lst}`) || bundle.statusVersions.has(lst.uri)) {
         throw new BundleError(`the bundle carries status list ${lst.uri} twice`);
       }
@@ -386,70 +387,6 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       lists.set(`${lst.iss}/${lst.lst}`, lst);
       if (lst.version !== null) bundle.statusVersions.set(lst.uri, { version: lst.version, digest: lst.contentDigest });
     }
-    return bundle;
-  }
-
-  /** An hcert-bundle/1 token (the format before the envelope). */
-  private static async loadV1(token: string, roots: readonly JsonObject[]): Promise<Bundle> {
-    let unverified: JsonObject;
-    let jws: UnverifiedJws;
-    try {
-      jws = splitToken(token, MAX_BUNDLE);
-      unverified = jsonObject(await inflate(b64urlDecode(jws.payloadSegment, "bundle"), MAX_BUNDLE), "bundle");
-    } catch (e) {
-      if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
-      throw e;
-    }
-    if (unverified["format"] !== "hcert-bundle/1" || typeof unverified["trust_list"] !== "string") {
-      throw new BundleError("not an hcert-bundle/1");
-    }
-    // 1. The trust list, by a pinned root.
-    const trust = await openSigned(
-      unverified["trust_list"],
-      await keysByKid(roots as Json, "pinned roots"),
-      TRUST_LIST_TYP,
-      "trust list",
-    );
-    // 2. The bundle itself, by a bundle signer the trust list names: the signature
-    // covers the very bytes parsed above, so they are not inflated and parsed twice.
-    const signers = await keysByKid(trust["bundle_signers"], "bundle signers");
-    try {
-      const header = checkHeader(jws.headerSegment, { typ: BUNDLE_TYP, allowed: HEADER, kidLength: KID_LENGTH });
-      const key = signers.get(header.kid);
-      if (key === undefined) throw new BundleError(`bundle is signed by key ${header.kid}, which is not trusted for it`);
-      await verifyEs256(await key.key(), jws.signingInput, jws.signature, false);
-    } catch (e) {
-      if (e instanceof VerificationError) throw new BundleError(`bundle: ${e.code}: ${e.reason}`);
-      throw e;
-    }
-    const payload = unverified;
-    for (const name of ["version", "issued_at", "expires"]) {
-      if (typeof payload[name] !== "number") throw new BundleError(`bundle ${name} must be an integer`);
-    }
-    const issuedAt = payload["issued_at"] as number;
-    const expires = payload["expires"] as number;
-    if (expires <= issuedAt) throw new BundleError("bundle expires before it is issued");
-    // The bundle signer may withdraw keys between two trust lists (never add any).
-    const withdrawn = new Set(
-      (Array.isArray(payload["withdrawn"]) ? payload["withdrawn"] : []).flatMap((w) =>
-        isObject(w) && typeof w["kid"] === "string" ? [w["kid"]] : [],
-      ),
-    );
-    const bundle = await Bundle.assemble({
-      version: payload["version"] as number,
-      issuedAt,
-      expires,
-      trustVersion: isInt(trust["version"]) ? Number(trust["version"]) : 0,
-      trust,
-      roots,
-      withdrawn,
-      ruleSigners: isObject(trust["rule_signers"]) ? trust["rule_signers"] : ({} as JsonObject),
-      ruleItems: Array.isArray(payload["rules"]) ? payload["rules"] : [],
-      statusItems: Array.isArray(payload["status_lists"]) ? payload["status_lists"] : [],
-      digest: await sha256Text(token),
-      requireListVersion: false,
-    });
-    bundle.trustListDigest = await sha256Text(unverified["trust_list"]);
     return bundle;
   }
 

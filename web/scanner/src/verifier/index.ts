@@ -6,6 +6,7 @@ export { b64urlDecode, b64urlEncode, inflate, jsonObject, qrDecode, qrEncode, QR
 export { BundleError, TrustError, VerificationError, type FailureCode } from "./errors";
 export { kidFor, publicKeyFromJwk } from "./jwk";
 export { evaluate, RuleSet, type RuleOutcome } from "./rules";
+export { check as checkDeviceState, emptyState, record as recordDeviceState, type StoredState } from "./state";
 export { StatusList, StatusLists } from "./status";
 export { JwksTrust, type TrustedKey, type TrustSource } from "./trust";
 export { CLOCK_LEEWAY, STALE_AFTER, Verifier, type Result } from "./verify";
