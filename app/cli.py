@@ -447,7 +447,9 @@ def cmd_trust_sign(args: argparse.Namespace) -> int:
             raise _Usage(f"cannot read bundle signers {args.bundle_signers}: {e}") from e
     else:
         signers = network.bundle_signers(now=_now())
-    token = sign_trust_list(_root(args), subs, signers, now=_now(), sign_with=args.sign_with)
+    token = sign_trust_list(
+        _root(args), subs, signers, now=_now(), sign_with=args.sign_with, valid_days=args.valid_days
+    )
     if args.output:
         Path(args.output).write_text(token + "\n", encoding="ascii")
     if args.publish:
@@ -666,6 +668,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-local", action="store_true", help="only the given submissions, not this server's")
     c.add_argument("--sign-with", help="root kid to sign with (root rotation)")
     c.add_argument("--bundle-signers", help="the distribution server's `hcert bundle --signers` output")
+    c.add_argument(
+        "--valid-days",
+        type=int,
+        default=30,
+        help="days until devices refuse the trust list (default 30, at most 92): re-sign before then",
+    )
     c.add_argument("--output", "-o")
     c.add_argument("--publish", action="store_true", help="install it on this server")
     c.set_defaults(func=cmd_trust_sign)

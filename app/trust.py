@@ -24,7 +24,17 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import BUNDLE_TYP, RULES_TYP, TRUST_LIST_TYP, Bundle, HcertError, RuleSet, TrustError, json_compact
+from hcert_verifier import (
+    BUNDLE_TYP,
+    MAX_TRUST_LIST_VALIDITY,
+    RULES_TYP,
+    TRUST_LIST_TYP,
+    Bundle,
+    HcertError,
+    RuleSet,
+    TrustError,
+    json_compact,
+)
 from hcert_verifier._files import locked, write_atomic  # the device code's own, network-free helpers
 from hcert_verifier.bundle import BUNDLE_FORMAT, MAX_BUNDLE_VALIDITY, sha256_text
 from hcert_verifier.trustlist import TrustList
@@ -34,6 +44,7 @@ from .service import IssuingService, ServiceError
 
 __all__ = [
     "BUNDLE_VALIDITY",
+    "TRUST_LIST_VALID_DAYS",
     "TrustNetwork",
     "check_base_url",
     "export_submission",
@@ -43,6 +54,9 @@ __all__ = [
 
 #: A bundle is refused by devices this long after it was made (the format's maximum).
 BUNDLE_VALIDITY = MAX_BUNDLE_VALIDITY
+#: How long a trust list signed by ``hcert trust sign`` is valid by default (days);
+#: devices refuse one valid longer than ``MAX_TRUST_LIST_VALIDITY`` (92 days).
+TRUST_LIST_VALID_DAYS = 30
 #: How often the server re-makes the bundle even when nothing changed (freshness).
 BUNDLE_REFRESH = 3600
 
@@ -188,16 +202,26 @@ def sign_trust_list(
     version: int | None = None,
     now: dt.datetime,
     sign_with: str | None = None,
+    valid_days: int = TRUST_LIST_VALID_DAYS,
 ) -> str:
     """Merge approved submissions into a trust list and sign it with the national root.
 
     ``version`` defaults to the next value of the root folder's durable counter
     (``trustlist.version``). ``sign_with`` picks a root key (during a root
     rotation: the old one, so that devices pinning it learn the new root).
-    Raises :class:`ServiceError` for a submission outside its province or a kid
-    listed twice.
+    The list is valid ``valid_days`` days (default
+    :data:`TRUST_LIST_VALID_DAYS`, at most :data:`MAX_TRUST_LIST_VALIDITY`
+    seconds, as devices enforce): its ``expires`` is ``issued_at`` plus that.
+    Raises :class:`ServiceError` for a submission outside its province, a kid
+    listed twice, or ``invalid_valid_days``.
     """
     ts = _ts(now)
+    if type(valid_days) is not int or not 0 < valid_days * 86400 <= MAX_TRUST_LIST_VALIDITY:
+        raise ServiceError(
+            "invalid_valid_days",
+            f"a trust list is valid 1 to {MAX_TRUST_LIST_VALIDITY // 86400} days, not {valid_days!r}",
+            422,
+        )
     authorities: dict[str, dict[str, Any]] = {}
     rule_signers: dict[str, list[dict[str, Any]]] = {}
     kids: set[str] = set()
@@ -219,6 +243,7 @@ def sign_trust_list(
     payload = {
         "version": version,
         "issued_at": ts,
+        "expires": ts + valid_days * 86400,
         "roots": roots,
         "bundle_signers": bundle_signers,
         "rule_signers": rule_signers,

@@ -338,6 +338,7 @@ def test_base_urls_are_https_or_loopback(network, base_url):
     trust = {
         "version": 1000,  # newer than the published one, or the server refuses it as a rollback
         "issued_at": 1,
+        "expires": 2,
         "roots": network.roots(),
         "bundle_signers": network.net.bundle_signers(now=NOW),
         "rule_signers": {},
@@ -355,3 +356,66 @@ def test_loopback_base_urls_are_allowed_for_tests_and_development(network, base_
     token = sign_trust_list(network.root, subs, network.net.bundle_signers(now=NOW), now=NOW)
     network.net.publish_trust_list(token)
     assert network.bundle().authorities["510321"].base_url == base_url
+
+
+def test_the_trust_list_expires_as_signed_and_devices_stop_with_it(network, tmp_path):
+    from app.service import ServiceError
+    from hcert_verifier import TrustListExpired
+    from hcert_verifier.state import admit
+
+    n = network
+    day = 24 * HOUR
+    cert = n.issue("510321", WORKER)["qr_text"]
+    # `hcert trust sign` by default: 30 days after signing.
+    late = n.bundle(now=NOW + 29 * day)
+    assert late.trust_list_expires == int((NOW + 30 * day).timestamp())
+    v = Verifier.from_bundle(late)
+    assert v.verify(cert, at=NOW + 30 * day - dt.timedelta(seconds=1)).code != "trust_list_expired"
+    assert v.verify(cert, at=NOW + 30 * day).code == "trust_list_expired"  # the bundle itself is 1 day old
+    # A device refuses, at sync, a bundle whose trust list has expired, and keeps nothing of it.
+    device = tmp_path / "device"
+    device.mkdir()
+    with pytest.raises(TrustListExpired):
+        admit(device, late, now=int((NOW + 30 * day).timestamp()), leeway=300)
+    assert not (device / "bundle.json").exists() and not (device / "state.json").exists()
+    # The root re-signs (the re-signing ceremony) and the next bundle carries the new expiry.
+    n.sign_trust_list(now=NOW + 28 * day)
+    renewed = n.bundle(now=NOW + 29 * day)
+    assert renewed.trust_list_expires == int((NOW + 58 * day).timestamp())
+    admit(device, renewed, now=int((NOW + 30 * day).timestamp()), leeway=300)
+    # Any validity from 1 to 92 days; nothing else is signed.
+    subs = [export_submission(n.service, p, now=NOW) for p in ("42", "43", "44", "51")]
+    signers = n.net.bundle_signers(now=NOW)
+    longest = sign_trust_list(n.root, subs, signers, now=NOW, valid_days=92)
+    n.net.publish_trust_list(longest)
+    assert n.bundle(now=NOW).trust_list_expires == int((NOW + 92 * day).timestamp())
+    for days in (0, -1, 93):
+        with pytest.raises(ServiceError) as e:
+            sign_trust_list(n.root, subs, signers, now=NOW, valid_days=days)
+        assert e.value.code == "invalid_valid_days"
+
+
+def test_trust_sign_valid_days_on_the_command_line(tmp_path):
+    from hcert_verifier import b64url_decode, inflate, json_object
+    from tests.app.test_cli_and_e2e import hcert
+
+    data, root = tmp_path / "data", str(tmp_path / "root")
+    assert hcert(data, "authority", "create", "420100", "--name-zh", "武汉", "--name-en", "Wuhan").returncode == 0
+    assert hcert(data, "root", "init", "--root-dir", root).returncode == 0
+
+    def validity(*extra):
+        out = tmp_path / "t.jwt"
+        r = hcert(data, "trust", "sign", "--root-dir", root, *extra, "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        token = out.read_text().strip()
+        payload = json_object(inflate(b64url_decode(token.split(".")[1], "t"), 1 << 20), "t")
+        return payload["expires"] - payload["issued_at"]
+
+    assert validity() == 30 * 86400
+    assert validity("--valid-days", "7") == 7 * 86400
+    assert validity("--valid-days", "92") == 92 * 86400
+    for days in ("93", "0"):
+        out = tmp_path / f"refused-{days}.jwt"
+        r = hcert(data, "trust", "sign", "--root-dir", root, "--valid-days", days, "-o", str(out))
+        assert r.returncode == 1 and r.stderr.startswith("hcert: invalid_valid_days:"), r.stderr
+        assert len(r.stderr.splitlines()) == 1 and not out.exists()

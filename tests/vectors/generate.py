@@ -772,6 +772,7 @@ def build() -> dict[str, dict[str, Any]]:
 
 BUNDLE_ISSUED = T0 + 3600
 BUNDLE_AT = T0 + 2 * 3600
+TRUST_LIST_EXPIRES = T0 + 30 * DAY
 BASE_URL = "https://hcert.example"
 OTHER_STATUS_URI = "https://status.example/v1/status/510321/0"
 PASS_RULES: dict[str, list[dict[str, Any]]] = {
@@ -801,15 +802,23 @@ class BundleWorld:
         self.a, self.withdrawn, self.b = a, withdrawn, b
         self.roots = [_pub(self.root)]
 
-    def trust_list(self, version: int = 3, *, key: SigningKey | None = None, name: str = "荣县卫生健康局") -> str:
-        """Return a trust list signed by the root (or ``key``)."""
+    def trust_list(
+        self,
+        version: int = 3,
+        *,
+        key: SigningKey | None = None,
+        name: str = "荣县卫生健康局",
+        expires: int | None = TRUST_LIST_EXPIRES,
+    ) -> str:
+        """Return a trust list signed by the root (or ``key``); ``expires`` None leaves it out."""
 
         def keys(*items: tuple[SigningKey, str]) -> list[dict[str, Any]]:
             return [_pub(k, state=state, not_before=T0 - 30 * DAY, not_after=None) for k, state in items]
 
-        payload = {
+        payload: dict[str, Any] = {
             "version": version,
             "issued_at": T0,
+            "expires": expires,
             "roots": self.roots,
             "bundle_signers": [_pub(self.signer)],
             "rule_signers": {"44": [_pub(self.rules_key)]},
@@ -832,6 +841,8 @@ class BundleWorld:
                 },
             ],
         }
+        if expires is None:
+            del payload["expires"]
         return sign_compact(key or self.root, typ=TRUST_LIST_TYP, payload=json_compact(payload))
 
     def rules(
@@ -1107,6 +1118,46 @@ def bundle_cases(
         warnings=("bundle_stale",),
     )
     add("not-yet-stale", "the bundle is 47 hours old: no warning", valid=True, code="ok", at=BUNDLE_ISSUED + 47 * 3600)
+    late = TRUST_LIST_EXPIRES - DAY
+    add(
+        "trust-list-expired",
+        "the scan is at the trust list's expires; the bundle carrying it (issued a day before) is still within its own",
+        valid=False,
+        code="trust_list_expired",
+        bundle=w.bundle(issued_at=late)[0],
+        synced_at=late + 60,
+        at=TRUST_LIST_EXPIRES,
+    )
+    add(
+        "trust-list-expired-at-sync",
+        "a fresh bundle re-wraps a trust list already past its expires (a stolen bundle-signer key holding news back)",
+        valid=False,
+        code="trust_list_expired",
+        bundle=w.bundle(issued_at=TRUST_LIST_EXPIRES + 60)[0],
+        synced_at=TRUST_LIST_EXPIRES + 120,
+        at=TRUST_LIST_EXPIRES + 120,
+    )
+    add(
+        "trust-list-validity-too-long",
+        "the trust list's expires is 92 days and 1 second after its issued_at",
+        valid=False,
+        code="trust_list_validity_too_long",
+        bundle=w.bundle(trust=w.trust_list(expires=T0 + 92 * DAY + 1))[0],
+    )
+    add(
+        "trust-list-validity-92-days",
+        "the trust list's expires is exactly 92 days after its issued_at (the maximum)",
+        valid=True,
+        code="ok",
+        bundle=w.bundle(trust=w.trust_list(expires=T0 + 92 * DAY))[0],
+    )
+    add(
+        "trust-list-without-expires",
+        "the trust list carries no expires",
+        valid=False,
+        code="bundle_invalid",
+        bundle=w.bundle(trust=w.trust_list(expires=None))[0],
+    )
     add(
         "validity-too-long",
         "expires is 7 days and 1 second after issued_at",

@@ -25,6 +25,7 @@ from hcert_verifier import (
     BUNDLE_TYP,
     CLOCK_LEEWAY,
     MAX_BUNDLE_VALIDITY,
+    MAX_TRUST_LIST_VALIDITY,
     RULES_TYP,
     TRUST_LIST_TYP,
     Bundle,
@@ -33,6 +34,7 @@ from hcert_verifier import (
     StatusList,
     StatusLists,
     TrustError,
+    TrustListExpired,
     Verifier,
     json_compact,
     jwk_from_public_key,
@@ -67,14 +69,17 @@ class World:
         self.roots = [jwk(self.root)]
 
     # -- honest objects --------------------------------------------------------------
-    def trust_list(self, version: int, *, second_state: str = "active") -> str:
+    def trust_list(
+        self, version: int, *, second_state: str = "active", issued_at: int = T0, expires: int | None = T0 + 30 * DAY
+    ) -> str:
         keys = [
             jwk(self.authority, state="active", not_before=T0 - DAY, not_after=None),
             jwk(self.second, state=second_state, not_before=T0 - DAY, not_after=None),
         ]
         payload = {
             "version": version,
-            "issued_at": T0,
+            "issued_at": issued_at,
+            "expires": expires,
             "roots": self.roots,
             "bundle_signers": [jwk(self.bundle_key)],
             "rule_signers": {"44": [jwk(self.rules_key)]},
@@ -89,6 +94,8 @@ class World:
                 }
             ],
         }
+        if expires is None:
+            del payload["expires"]
         return sign_compact(self.root, typ=TRUST_LIST_TYP, payload=json_compact(payload))
 
     def rules(self, version: int, *, hours: int = 336) -> str:
@@ -307,6 +314,42 @@ def test_an_expired_bundle_is_refused_at_sync(world, device, revoked_state):
     assert getattr(e.value, "code", None) == "bundle_expired"
 
 
+def test_an_old_trust_list_rewrapped_past_its_expiry_is_refused(world, device, revoked_state):
+    # The stolen bundle-signer key wraps the last root-signed trust list (expires T0 + 30 days)
+    # in a fresh, well-formed bundle, so that the device never learns of a newer one.
+    trust = world.trust_list(2, second_state="withdrawn")
+    late = T0 + 31 * DAY
+    rewrapped = world.bundle(3, trust=trust, rules=[world.rules(2)], lists=[], issued_at=late)
+    assert Bundle.load(rewrapped, world.roots).trust_list_expires == T0 + 30 * DAY  # it is genuine ...
+    before = (device.dir / "bundle.json").read_bytes()
+    with pytest.raises(TrustListExpired) as e:  # ... and refused at sync
+        device.offer(rewrapped, now=late + HOUR)
+    assert e.value.code == "trust_list_expired"
+    assert (device.dir / "bundle.json").read_bytes() == before
+    # A bundle already in hand verifies nothing once its trust list has expired, even though the
+    # bundle itself is still within its own seven days.
+    just_before = world.bundle(4, trust=trust, rules=[world.rules(2)], lists=[], issued_at=T0 + 29 * DAY)
+    device.offer(just_before, now=T0 + 29 * DAY)
+    cert = world.certificate()
+    assert device.verifier().verify(cert, at=T0 + 30 * DAY - 1).code != "trust_list_expired"
+    assert device.verifier().verify(cert, at=T0 + 30 * DAY).code == "trust_list_expired"
+    assert device.verdict(cert, at=T0 + 32 * DAY) == "trust_list_expired"
+
+
+def test_a_trust_list_valid_longer_than_the_maximum_is_refused(world):
+    def load(trust: str) -> Bundle:
+        return Bundle.load(world.bundle(1, trust=trust, rules=[], lists=[]), world.roots)
+
+    assert load(world.trust_list(1, expires=T0 + MAX_TRUST_LIST_VALIDITY)).trust_list_expires == T0 + 92 * DAY
+    with pytest.raises(BundleError) as e:
+        load(world.trust_list(1, expires=T0 + MAX_TRUST_LIST_VALIDITY + 1))
+    assert e.value.code == "trust_list_validity_too_long"
+    for expires in (None, T0, T0 - 1):  # no expiry at all, or none after issued_at
+        with pytest.raises(BundleError) as e:
+            load(world.trust_list(1, expires=expires))
+        assert e.value.code == "bundle_invalid"
+
+
 def test_dropped_withdrawals_are_refused_until_the_root_speaks(world, device):
     cert = world.certificate(world.second)
     trust = world.trust_list(1)
@@ -487,7 +530,7 @@ def test_the_envelope_shape_is_strict(world):
 
 def test_a_clock_behind_the_bundle_is_refused_unless_the_time_is_given(world, tmp_path):
     far = 4_102_444_800  # 2100-01-01: later than any test machine's clock
-    trust = world.trust_list(1)
+    trust = world.trust_list(1, issued_at=far, expires=far + 30 * DAY)
     envelope = world.bundle(
         1, trust=trust, rules=[world.rules(1)], lists=[world.status(1, revoked=False, iat=far)], issued_at=far
     )

@@ -45,7 +45,16 @@ from ._errors import __all__ as _error_names
 from ._jwk import KID_LENGTH, jwk_from_public_key, jwk_thumbprint, kid_for, public_key_from_jwk
 from ._jws import ALGORITHM, P256_ORDER
 from ._verify import CLOCK_LEEWAY, TYP, Result, Verifier, decode_token, verify_compact_jws
-from .bundle import BUNDLE_FORMAT, BUNDLE_TYP, MAX_BUNDLE_VALIDITY, RULES_TYP, TRUST_LIST_TYP, Bundle, load_roots
+from .bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_TYP,
+    MAX_BUNDLE_VALIDITY,
+    MAX_TRUST_LIST_VALIDITY,
+    RULES_TYP,
+    TRUST_LIST_TYP,
+    Bundle,
+    load_roots,
+)
 from .rules import RuleOutcome, RuleSet
 from .status import STATUS_REVOKED, STATUS_SUSPENDED, STATUS_VALID, StatusList, StatusLists, status_list_uri
 from .trust import JwksTrust, TrustedKey, TrustSource
@@ -57,6 +66,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_TYP",
     "MAX_BUNDLE_VALIDITY",
+    "MAX_TRUST_LIST_VALIDITY",
     "RULES_TYP",
     "TRUST_LIST_TYP",
     "CLOCK_LEEWAY",

@@ -48,7 +48,9 @@ __all__ = [
     "StatusUnavailable",
     "Suspended",
     "TrustError",
+    "TrustListExpired",
     "TrustListRollback",
+    "TrustListValidityTooLong",
     "UnknownHeader",
     "UnknownIssuer",
     "UnknownKey",
@@ -124,6 +126,12 @@ class BundleValidityTooLong(BundleError):
     """The bundle's ``expires`` is further from its ``issued_at`` than the format allows."""
 
     code = "bundle_validity_too_long"
+
+
+class TrustListValidityTooLong(BundleError):
+    """The trust list's ``expires`` is further from its ``issued_at`` than devices allow."""
+
+    code = "trust_list_validity_too_long"
 
 
 class BundleIssuedInFuture(BundleError):
@@ -323,6 +331,15 @@ class BundleExpired(VerificationError):
     """The offline trust bundle has expired; sync before verifying."""
 
     code = "bundle_expired"
+
+
+class TrustListExpired(BundleExpired):
+    """The root-signed trust list in the bundle has expired: the root must re-sign it.
+
+    A kind of :class:`BundleExpired`: the bundle carrying it is as unusable.
+    """
+
+    code = "trust_list_expired"
 
 
 class ClockBeforeBundle(VerificationError):

@@ -29,6 +29,7 @@ from ._errors import (
     StatusListExpired,
     StatusUnavailable,
     Suspended,
+    TrustListExpired,
     UnknownIssuer,
     UnknownKey,
     VerificationError,
@@ -176,6 +177,14 @@ class Verifier:
                     False,
                     BundleExpired.code,
                     "the trust bundle has expired; sync before verifying",
+                    destination=destination,
+                )
+            if now >= bundle.trust_list_expires:
+                # A bundle whose root-signed trust list has expired verifies nothing.
+                return Result(
+                    False,
+                    TrustListExpired.code,
+                    "the trust list in the bundle has expired; the national root must re-sign it",
                     destination=destination,
                 )
             if now < bundle.issued_at - CLOCK_LEEWAY:

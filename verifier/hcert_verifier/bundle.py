@@ -37,7 +37,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._codec import b64url_decode, b64url_encode, inflate, json_object
-from ._errors import BundleError, BundleValidityTooLong, HcertError, TrustError
+from ._errors import BundleError, BundleValidityTooLong, HcertError, TrustError, TrustListValidityTooLong
 from ._jwk import KID_LENGTH, kid_for, public_key_from_jwk
 from ._jws import check_header, split_token, verify_es256
 from .rules import RuleSet
@@ -48,6 +48,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_TYP",
     "MAX_BUNDLE_VALIDITY",
+    "MAX_TRUST_LIST_VALIDITY",
     "RULES_TYP",
     "STALE_AFTER",
     "TRUST_LIST_TYP",
@@ -68,6 +69,10 @@ BUNDLE_FORMAT = "hcert-bundle/2"
 #: refuses a bundle that claims more, so a stolen bundle-signer key cannot make
 #: one bundle outlive this.
 MAX_BUNDLE_VALIDITY = 7 * 86400
+#: Longest a trust list may be valid: its ``expires - issued_at`` (seconds, 92
+#: days). A device refuses one that claims more, so even a re-wrapped old trust
+#: list stops working at most this long after the root signed it.
+MAX_TRUST_LIST_VALIDITY = 92 * 86400
 MAX_BUNDLE = 64 * 1024 * 1024
 #: Largest trust list token, and its largest inflated payload.
 MAX_TRUST_LIST = 8 * 1024 * 1024
@@ -113,6 +118,25 @@ def open_signed(
         raise
     except HcertError as e:
         raise BundleError(f"{what}: {e.code}: {e.reason}") from e
+
+
+def check_trust_list_times(trust: Mapping[str, Any]) -> tuple[int, int]:
+    """Check a trust list payload's ``version``, ``issued_at`` and ``expires``; return version and expires.
+
+    ``expires`` must be later than ``issued_at`` and at most
+    :data:`MAX_TRUST_LIST_VALIDITY` after it. Raises :class:`BundleError`
+    (:class:`TrustListValidityTooLong` for a longer validity).
+    """
+    for name in ("version", "issued_at", "expires"):
+        if type(trust.get(name)) is not int or trust[name] < 0:
+            raise BundleError(f"trust list {name} must be a non-negative integer")
+    if trust["expires"] <= trust["issued_at"]:
+        raise BundleError("trust list expires before it is issued")
+    if trust["expires"] - trust["issued_at"] > MAX_TRUST_LIST_VALIDITY:
+        raise TrustListValidityTooLong(
+            f"trust list is valid {trust['expires'] - trust['issued_at']} s; at most {MAX_TRUST_LIST_VALIDITY} s"
+        )
+    return trust["version"], trust["expires"]
 
 
 def load_roots(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -167,6 +191,8 @@ class Bundle:
     issued_at: int
     expires: int
     trust_list_version: int
+    #: When the root-signed trust list stops being usable (Unix seconds).
+    trust_list_expires: int
     roots: list[dict[str, Any]]
     authorities: dict[str, Authority]
     _keys: dict[str, TrustedKey] = field(repr=False)
@@ -220,9 +246,7 @@ class Bundle:
             what="trust list",
             limit=MAX_TRUST_LIST,
         )
-        trust_version = trust.get("version")
-        if type(trust_version) is not int or trust_version < 0:
-            raise BundleError("trust list version must be a non-negative integer")
+        trust_version, trust_expires = check_trust_list_times(trust)
         # 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
         signers = _keys_by_kid(trust.get("bundle_signers") or [], "bundle signers")
         payload = open_signed(token, signers, typ=BUNDLE_TYP, what="bundle")
@@ -256,6 +280,7 @@ class Bundle:
             issued_at=payload["issued_at"],
             expires=payload["expires"],
             trust_list_version=trust_version,
+            trust_list_expires=trust_expires,
             roots=[dict(r) for r in (trust.get("roots") or roots)],
             authorities=authorities,
             _keys=index_keys(keys),

@@ -30,6 +30,7 @@ from ._errors import (
     BundleRollback,
     RulesRollback,
     StatusListRollback,
+    TrustListExpired,
     TrustListRollback,
     VersionReused,
     WithdrawalDropped,
@@ -46,12 +47,17 @@ _MAX_STATE = 16 * 1024 * 1024
 def check_fresh(bundle: Bundle, *, now: int, leeway: int) -> None:
     """Refuse a bundle issued after ``now`` (beyond ``leeway``) or already expired at ``now``.
 
-    Raises :class:`BundleIssuedInFuture` or :class:`BundleExpired`.
+    Raises :class:`BundleIssuedInFuture`, :class:`BundleExpired` or, when
+    the root-signed trust list inside has expired, :class:`TrustListExpired`.
     """
     if bundle.issued_at > now + leeway:
         raise BundleIssuedInFuture(f"the bundle is issued at {bundle.issued_at}, after the device time {now}")
     if now >= bundle.expires:
         raise BundleExpired(f"the bundle expired at {bundle.expires}")
+    if now >= bundle.trust_list_expires:
+        raise TrustListExpired(
+            f"the trust list (version {bundle.trust_list_version}) expired at {bundle.trust_list_expires}"
+        )
 
 
 def _compare(what: str, new: Versioned, old: Mapping[str, Any] | None, rollback: type[BundleError]) -> None:

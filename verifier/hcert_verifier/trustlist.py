@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._errors import BundleError, HcertError, TrustError
-from .bundle import RULES_TYP, TRUST_LIST_TYP, Authority, Bundle, _keys_by_kid, open_signed
+from .bundle import RULES_TYP, TRUST_LIST_TYP, Authority, Bundle, _keys_by_kid, check_trust_list_times, open_signed
 from .rules import RuleSet
 from .status import StatusList, status_list_uri
 from .trust import TrustedKey, index_keys
@@ -36,6 +36,8 @@ class TrustList:
     keys: Mapping[str, TrustedKey]
     rule_signers: Mapping[str, Mapping[str, ec.EllipticCurvePublicKey]]
     payload: Mapping[str, Any]
+    #: When the trust list stops being usable (Unix seconds; devices refuse it from then on).
+    expires: int = 0
 
     @classmethod
     def load(cls, token: str, roots: Sequence[Mapping[str, Any]]) -> TrustList:
@@ -43,9 +45,7 @@ class TrustList:
         if not isinstance(token, str):
             raise BundleError("a trust list is a compact JWS")
         payload = open_signed(token.strip(), _keys_by_kid(roots, "pinned roots"), typ=TRUST_LIST_TYP, what="trust list")
-        for name in ("version", "issued_at"):
-            if type(payload.get(name)) is not int:
-                raise BundleError(f"trust list {name} must be an integer")
+        check_trust_list_times(payload)
         authorities, keys = Bundle._authorities(payload)
         try:
             by_kid = index_keys(keys)
@@ -58,7 +58,9 @@ class TrustList:
             str(p): _keys_by_kid(jwks if isinstance(jwks, list) else [], f"rule signers of {p}")
             for p, jwks in signers.items()
         }
-        return cls(payload["version"], payload["issued_at"], authorities, by_kid, rule_signers, payload)
+        return cls(
+            payload["version"], payload["issued_at"], authorities, by_kid, rule_signers, payload, payload["expires"]
+        )
 
     def usable_keys(self, authority: str) -> _AuthorityKeys:
         """Return the non-withdrawn keys of one authority: what may sign its status lists."""

@@ -78,6 +78,7 @@ export const REASONS: Record<string, { zh: string; en: string }> = {
   suspended: { zh: "证明已被暂停", en: "the certificate is suspended" },
   status_unavailable: { zh: "无法检查撤销状态", en: "revocation status unavailable" },
   bundle_expired: { zh: "信任包已过期，请联网同步", en: "trust bundle expired; sync" },
+  trust_list_expired: { zh: "信任列表已过期，请联网同步", en: "the trust list has expired; sync" },
   clock_before_bundle: { zh: "本机时间早于信任包签发时间，请校正时钟", en: "the device clock is behind the trust bundle: set the clock" },
   status_list_expired: { zh: "撤销状态清单已过期，请联网同步", en: "the revocation list is out of date: sync" },
   rules_unavailable: { zh: "目的地无核验规则", en: "no rules for this destination and checkpoint" },

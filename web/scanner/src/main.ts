@@ -127,7 +127,7 @@ function renderTrust(): void {
   const now = nowSeconds();
   const parts = [`${t("bundle")} v${bundle.version} · ${t("bundleAge", ageText(Math.max(0, now - bundle.issuedAt)))}`];
   let state = "fresh";
-  if (now >= bundle.expires) {
+  if (now >= bundle.expires || now >= bundle.trustListExpires) {
     box.classList.add("bad");
     parts.push(t("bundleExpired"));
     state = "expired";

@@ -5,7 +5,7 @@
  * Anything that fails refuses the whole bundle.
  */
 
-import { b64urlDecode, b64urlEncode, inflate, isInt, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
+import { b64urlDecode, b64urlEncode, inflate, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
 import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
 import { checkHeader, splitToken, verifyEs256 } from "./jws";
@@ -24,6 +24,8 @@ export const MAX_TRUST_LIST = 8 * 1024 * 1024;
 export const BUNDLE_FORMAT = "hcert-bundle/2";
 /** Longest a bundle may be valid (expires - issued_at, seconds). */
 export const MAX_BUNDLE_VALIDITY = 7 * 86400;
+/** Longest a trust list may be valid (expires - issued_at, seconds: 92 days). */
+export const MAX_TRUST_LIST_VALIDITY = 92 * 86400;
 const HEADER = ["alg", "kid", "typ", "zip"];
 
 async function keysByKid(jwks: Json | undefined, what: string): Promise<Map<string, PublicKey>> {
@@ -98,6 +100,28 @@ function baseUrl(value: Json | undefined): string {
   return value;
 }
 
+/**
+ * Check a trust list payload's version, issued_at and expires; return [version, expires].
+ * expires must be later than issued_at and at most MAX_TRUST_LIST_VALIDITY after it.
+ */
+export function checkTrustListTimes(trust: JsonObject): [number, number] {
+  for (const name of ["version", "issued_at", "expires"]) {
+    const value = trust[name];
+    // Integers within 2**53 (a larger one is no time this century).
+    if (typeof value !== "number" || value < 0) throw new BundleError(`trust list ${name} must be a non-negative integer`);
+  }
+  const issuedAt = trust["issued_at"] as number;
+  const expires = trust["expires"] as number;
+  if (expires <= issuedAt) throw new BundleError("trust list expires before it is issued");
+  if (expires - issuedAt > MAX_TRUST_LIST_VALIDITY) {
+    throw new BundleError(
+      `trust list is valid ${expires - issuedAt} s; at most ${MAX_TRUST_LIST_VALIDITY} s`,
+      "trust_list_validity_too_long",
+    );
+  }
+  return [trust["version"] as number, expires];
+}
+
 /** Return the base64url SHA-256 of a token (how a device tells one bundle from another). */
 export async function sha256Text(text: string): Promise<string> {
   return b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text) as BufferSource)));
@@ -116,6 +140,7 @@ export interface BundleSnapshot {
   readonly issuedAt: number;
   readonly expires: number;
   readonly trustListVersion: number;
+  readonly trustListExpires: number;
   readonly roots: JsonObject[];
   readonly authorities: Authority[];
   readonly keys: (Omit<TrustedKey, "publicKey"> & { x: string; y: string })[];
@@ -136,6 +161,8 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     readonly issuedAt: number,
     readonly expires: number,
     readonly trustListVersion: number,
+    /** When the root-signed trust list stops being usable (Unix seconds). */
+    readonly trustListExpires: number,
     readonly roots: JsonObject[],
     readonly authorities: Map<string, Authority>,
     private readonly byKid: Map<string, TrustedKey>,
@@ -163,6 +190,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       issuedAt: this.issuedAt,
       expires: this.expires,
       trustListVersion: this.trustListVersion,
+      trustListExpires: this.trustListExpires,
       roots: this.roots,
       authorities: [...this.authorities.values()],
       keys: [...this.byKid.values()].map(({ publicKey, ...rest }) => ({ ...rest, x: publicKey.x, y: publicKey.y })),
@@ -174,6 +202,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
   /** Rebuild a bundle this device verified and stored; null if the snapshot is not one. */
   static fromSnapshot(s: BundleSnapshot | undefined): Bundle | null {
     if (s === undefined || s === null || s.format !== "hcert-scanner-bundle/1") return null;
+    if (typeof s.trustListExpires !== "number") return null; // stored before trust lists expired: sync again
     const byKid = new Map<string, TrustedKey>();
     for (const { x, y, ...rest } of s.keys) byKid.set(rest.kid, { ...rest, publicKey: new PublicKey(x, y) });
     const rules = new Map<string, RuleSet>();
@@ -188,6 +217,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       s.issuedAt,
       s.expires,
       s.trustListVersion,
+      s.trustListExpires,
       s.roots,
       new Map(s.authorities.map((a) => [a.id, a])),
       byKid,
@@ -245,10 +275,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       "trust list",
       MAX_TRUST_LIST,
     );
-    const trustVersion = trust["version"];
-    if (typeof trustVersion !== "number" || trustVersion < 0) {
-      throw new BundleError("trust list version must be a non-negative integer");
-    }
+    const [trustVersion, trustExpires] = checkTrustListTimes(trust);
     // 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
     const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
     if (payload["format"] !== BUNDLE_FORMAT) throw new BundleError(`the bundle payload's format is not '${BUNDLE_FORMAT}'`);
@@ -291,6 +318,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       issuedAt,
       expires,
       trustVersion,
+      trustExpires,
       trust,
       roots,
       withdrawn,
@@ -309,6 +337,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     issuedAt: number;
     expires: number;
     trustVersion: number;
+    trustExpires: number;
     trust: JsonObject;
     roots: readonly JsonObject[];
     withdrawn: Set<string>;
@@ -333,6 +362,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       p.issuedAt,
       p.expires,
       p.trustVersion,
+      p.trustExpires,
       trustRoots,
       authorities,
       byKid,

@@ -37,6 +37,7 @@ export type FailureCode =
   | "suspended"
   | "status_unavailable"
   | "bundle_expired"
+  | "trust_list_expired"
   | "clock_before_bundle"
   | "status_list_expired"
   | "rules_unavailable"

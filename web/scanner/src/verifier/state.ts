@@ -47,6 +47,12 @@ export function check(state: StoredState, bundle: Bundle, now: number): void {
     throw new BundleError(`the bundle is issued at ${bundle.issuedAt}, after the device time ${now}`, "bundle_issued_in_future");
   }
   if (now >= bundle.expires) throw new BundleError(`the bundle expired at ${bundle.expires}`, "bundle_expired");
+  if (now >= bundle.trustListExpires) {
+    throw new BundleError(
+      `the trust list (version ${bundle.trustListVersion}) expired at ${bundle.trustListExpires}`,
+      "trust_list_expired",
+    );
+  }
   compare("bundle", { version: bundle.version, digest: bundle.digest }, state.bundle, "bundle_rollback");
   if (state.bundle !== null && bundle.issuedAt < state.bundle.issuedAt) {
     throw new BundleError("the bundle is issued before the bundle the device accepted", "bundle_rollback");

@@ -25,6 +25,8 @@ const HEADER_PARAMS = ["alg", "kid", "typ", "zip"];
 export interface BundleView {
   readonly issuedAt: number;
   readonly expires: number;
+  /** When the root-signed trust list inside stops being usable. */
+  readonly trustListExpires: number;
   rulesFor(province: string): RuleSet | undefined;
 }
 
@@ -116,6 +118,15 @@ export class Verifier {
       // Step 0: the bundle's own age, against the device clock.
       if (now >= bundle.expires) {
         return result(false, "bundle_expired", "the trust bundle has expired; sync before verifying", { destination });
+      }
+      if (now >= bundle.trustListExpires) {
+        // A bundle whose root-signed trust list has expired verifies nothing.
+        return result(
+          false,
+          "trust_list_expired",
+          "the trust list in the bundle has expired; the national root must re-sign it",
+          { destination },
+        );
       }
       if (now < bundle.issuedAt - CLOCK_LEEWAY) {
         if (!explicit) {
