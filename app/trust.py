@@ -407,7 +407,12 @@ class TrustNetwork:
         """Return the published trust list; 503 when none is published yet."""
         path = self.dir / "trustlist.jwt"
         if not path.exists():
-            raise ServiceError("no_trust_list", "no trust list is published: run `hcert trust sign`", 503)
+            raise ServiceError(
+                "no_trust_list",
+                "no trust list is published: sign one with `hcert trust sign` and install it with"
+                " `hcert trust publish` (or `trust sign --publish`)",
+                503,
+            )
         return path.read_text("ascii").strip()
 
     @staticmethod
