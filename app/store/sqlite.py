@@ -7,6 +7,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -94,9 +95,25 @@ class SqliteStore:
         self._pending_head: tuple[int, str, int] | None = None
         _private_files(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        # Several instances may open a new database at once. In WAL mode a statement that
+        # read the schema before another instance changed it fails at once with "database
+        # is locked" (the busy timeout does not apply to it): start over, a bounded number
+        # of times.
+        for attempt in range(100):
+            try:
+                self._prepare()
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 99:
+                    raise
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                time.sleep(0.02)
+
+    def _prepare(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
         with self._tx() as db:  # several instances may open an older database at once
             columns = {row[1] for row in db.execute("PRAGMA table_info(authorities)")}
