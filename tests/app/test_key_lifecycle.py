@@ -106,7 +106,8 @@ def test_cli_withdrawal_then_api_rotation_on_a_running_server_keeps_both_changes
         h = {"Authorization": f"Bearer {admin.strip()}"}
         # The server has loaded the ring: it signs with the first key.
         first = httpx.post(f"{url}/v1/certificates", json=WORKER, headers=h).json()["kid"]
-        hcert("key", "withdraw", "--authority", "510321", first, "--reason", "laptop stolen")
+        # A kid may start with "-" (base64url): it goes after "--", as OPERATIONS.md shows.
+        hcert("key", "withdraw", "--authority", "510321", "--reason", "laptop stolen", "--", first)
         cli_key = next(
             k["kid"] for k in httpx.get(f"{url}/.well-known/jwks.json").json()["keys"] if k["hcert_state"] == "active"
         )
