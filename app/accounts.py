@@ -11,16 +11,19 @@ sign-ins are throttled with the same store counters as bearer credentials.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from .breaker import writes_together
 from .service import IssuingService, ServiceError
 from .store import Account, AuditEvent, Conflict, Operator, Session
 
@@ -85,6 +88,21 @@ class SignedIn:
     account: Account
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _several_writes(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a method that writes more than once as one operation (app.breaker.writes_together)."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with writes_together():
+            return method(*args, **kwargs)
+
+    return run
+
+
 class Accounts:
     """Accounts and sessions over the issuing service's store."""
 
@@ -93,6 +111,7 @@ class Accounts:
         self.store = service.store
 
     # -- accounts ---------------------------------------------------------------------
+    @_several_writes
     def create(
         self,
         authority: str,
@@ -130,6 +149,7 @@ class Accounts:
         self._store_password(operator, username, password, must_change=True, actor=actor, now=now, action="create")
         return operator, password
 
+    @_several_writes
     def reset_password(
         self, op_id: str, *, authority: str | None, password: str | None, actor: str, now: dt.datetime
     ) -> str:
@@ -178,6 +198,7 @@ class Accounts:
             action="change",
         )
 
+    @_several_writes
     def set_disabled(
         self, op_id: str, disabled: bool, *, authority: str | None, actor: str, now: dt.datetime
     ) -> Operator:
@@ -206,6 +227,7 @@ class Accounts:
             raise ServiceError("username_taken", str(e), 409) from e
 
     # -- sign-in and sessions ------------------------------------------------------------
+    @_several_writes
     def sign_in(self, username: str, password: str, *, client: str, now: dt.datetime) -> tuple[str, SignedIn]:
         """Check a user name and password; return a new session's token and the session.
 
@@ -277,6 +299,7 @@ class Accounts:
             session = replace(session, last_seen=ts)
         return SignedIn(session, operator, account)
 
+    @_several_writes
     def sign_out(self, signed_in: SignedIn, *, now: dt.datetime) -> None:
         """End a session (audited)."""
         self.store.delete_session(signed_in.session.id_hash)

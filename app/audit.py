@@ -11,6 +11,12 @@ in it: a log that ends before the checkpoint, or differs at its position, fails.
 The checkpoint moves forward only from a log that still holds the entry it
 anchors: after a cut or rewritten tail, later writes cannot carry the checkpoint
 past the damage and hide it.
+
+A store may keep several chains (Redis: one per authority and ``national``):
+each has its own checkpoint, ``<keys-dir>/_audit/checkpoints/<chain>.jwt``
+(the single chain of SQLite keeps ``checkpoint.jwt``). A chain that has a
+checkpoint but no entries in the store (a Redis that restarted empty) fails
+the check like a cut tail.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +36,19 @@ from hcert_verifier import HcertError, json_compact, public_key_from_jwk
 from hcert_verifier.bundle import open_signed
 from keys import KeyRing, sign_compact
 
-from .store._base import GENESIS, chain_hash
+from .store._base import GENESIS, SINGLE_CHAIN, Store, chain_hash
 
-__all__ = ["AUDIT_CHECKPOINT_TYP", "AuditAnchor", "AuditError", "AuditReport", "Checkpoint", "verify_chain"]
+__all__ = [
+    "AUDIT_CHECKPOINT_TYP",
+    "AuditAnchor",
+    "AuditAnchors",
+    "AuditError",
+    "AuditReport",
+    "ChainReport",
+    "Checkpoint",
+    "verify_chain",
+    "verify_store",
+]
 
 AUDIT_CHECKPOINT_TYP = "hcert-audit-checkpoint"
 
@@ -200,3 +217,83 @@ class AuditAnchor:
             self.write(seq, head, at=at)
         except Exception as e:
             log.warning("audit checkpoint not written for entry %d: %s: %s", seq, type(e).__name__, e)
+
+
+_CHAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class AuditAnchors:
+    """The checkpoints of every chain of a store's log: one :class:`AuditAnchor` per chain, one key ring.
+
+    ``root`` is ``<keys-dir>/_audit``. The single chain of a one-chain store is
+    anchored in ``root/checkpoint.jwt``, any other chain in
+    ``root/checkpoints/<chain>.jwt``.
+    """
+
+    def __init__(self, ring: KeyRing, root: Path, *, lookup: Callable[[str, int], str | None] | None = None) -> None:
+        self.ring = ring
+        self.root = root
+        #: The store's hash of entry ``seq`` of a chain (``None``: no such entry).
+        self.lookup = lookup
+        self._anchors: dict[str, AuditAnchor] = {}
+
+    def path(self, chain: str) -> Path:
+        """Return the checkpoint file of ``chain``; raise :class:`AuditError` for a name unfit for a file."""
+        if chain == SINGLE_CHAIN:
+            return self.root / "checkpoint.jwt"
+        if not _CHAIN_NAME.fullmatch(chain):
+            raise AuditError(f"not an audit chain name: {chain!r}")
+        return self.root / "checkpoints" / f"{chain}.jwt"
+
+    def for_chain(self, chain: str) -> AuditAnchor:
+        """Return the anchor of one chain."""
+        anchor = self._anchors.get(chain)
+        if anchor is None:
+            lookup = self.lookup
+            anchor = AuditAnchor(
+                self.ring,
+                self.path(chain),
+                lookup=(lambda seq, chain=chain: lookup(chain, seq)) if lookup is not None else None,  # type: ignore[misc]
+            )
+            self._anchors[chain] = anchor
+        return anchor
+
+    def chains(self) -> list[str]:
+        """Return the names of the chains that have a checkpoint file, sorted."""
+        names = [SINGLE_CHAIN] if (self.root / "checkpoint.jwt").exists() else []
+        folder = self.root / "checkpoints"
+        if folder.is_dir():
+            names += [p.stem for p in folder.glob("*.jwt") if _CHAIN_NAME.fullmatch(p.stem)]
+        return sorted(names)
+
+    def listener(self, chain: str, seq: int, head: str, at: int) -> None:
+        """Write the chain's checkpoint after the store appended to it; log (never raise) on failure."""
+        try:
+            anchor = self.for_chain(chain)
+        except AuditError as e:
+            log.warning("audit checkpoint not written for entry %d of chain %s: %s", seq, chain, e)
+            return
+        anchor.listener(seq, head, at)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The check of one chain: its name, its checkpoint (``None``: none) and the result."""
+
+    chain: str
+    checkpoint: Checkpoint | None
+    report: AuditReport
+
+
+def verify_store(store: Store, anchors: AuditAnchors) -> list[ChainReport]:
+    """Check every chain the store holds or the anchors name, each against its signed checkpoint.
+
+    Per chain the checkpoint is read first: entries only grow, so a live
+    server cannot make a sound chain look cut. Raises :class:`AuditError` when
+    a checkpoint is unreadable or not signed by the audit key.
+    """
+    out = []
+    for chain in sorted(set(store.audit_chains()) | set(anchors.chains())):
+        checkpoint = anchors.for_chain(chain).load()
+        out.append(ChainReport(chain, checkpoint, verify_chain(store.audit_entries(chain), anchor=checkpoint)))
+    return out

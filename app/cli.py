@@ -13,8 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .audit import ChainReport
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -45,7 +49,13 @@ def _service(args: argparse.Namespace, *, create: bool = False):  # type: ignore
             )
         print(f"hcert: new data directory {settings.data_dir}", file=sys.stderr)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
+    store = open_store(
+        settings.store,
+        path=str(data_path(settings)),
+        url=settings.redis_url,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_ms=settings.redis_wait_ms,
+    )
     return IssuingService(settings, store)
 
 
@@ -306,59 +316,84 @@ def cmd_key_withdraw(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _chain_label(chain: str) -> str:
+    from .store._base import SINGLE_CHAIN
+
+    return "" if chain == SINGLE_CHAIN else f" of chain {chain}"
+
+
+def _audit_broken(reports: list[ChainReport], *, suffix: str = "") -> str | None:
+    """Return the one-line complaint about the first broken or unanchored chain, or ``None``."""
+    for r in reports:
+        if not r.report.ok:
+            return f"audit chain BROKEN at entry {r.report.broken_at}{_chain_label(r.chain)}: {r.report.reason}{suffix}"
+    return None
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from .audit import AuditError, verify_chain
+    from .audit import AuditError, verify_store
 
     service = _service(args)
     try:
-        # The checkpoint first: entries only grow, so a live server cannot make a sound log look cut.
-        anchor = service.audit_anchor.load()
+        reports = verify_store(service.store, service.audit_anchors)
     except AuditError as e:
         print(f"audit chain BROKEN: {e}", file=sys.stderr)
         return EXIT_FAIL
-    report = verify_chain(service.store.audit_entries(), anchor=anchor)
-    if not report.ok:
-        print(f"audit chain BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
+    broken = _audit_broken(reports)
+    if broken is not None:
+        print(broken, file=sys.stderr)
         return EXIT_FAIL
-    if anchor is None and report.entries:
-        print(
-            f"audit chain BROKEN: no signed checkpoint ({service.audit_anchor.path}) for {report.entries} entries; "
-            "a deleted tail would go unnoticed (`hcert audit checkpoint` anchors the present head)",
-            file=sys.stderr,
-        )
-        return EXIT_FAIL
-    newer = report.entries - report.anchored
+    for r in reports:
+        if r.checkpoint is None and r.report.entries:
+            print(
+                f"audit chain BROKEN: no signed checkpoint ({service.audit_anchors.path(r.chain)}) for "
+                f"{r.report.entries} entries{_chain_label(r.chain)}; a deleted tail would go unnoticed "
+                "(`hcert audit checkpoint` anchors the present head)",
+                file=sys.stderr,
+            )
+            return EXIT_FAIL
+    total = sum(r.report.entries for r in reports)
+    newer = sum(r.report.entries - r.report.anchored for r in reports)
     note = f"; the {newer} newest not yet anchored" if newer else ""
-    print(f"audit chain intact: {report.entries} entries, anchored up to entry {report.anchored}{note}")
+    if len(reports) <= 1:
+        anchored = reports[0].report.anchored if reports else 0
+        print(f"audit chain intact: {total} entries, anchored up to entry {anchored}{note}")
+    else:
+        print(f"audit chain intact: {total} entries in {len(reports)} chains, {total - newer} anchored{note}")
     return EXIT_OK
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
-    from .audit import AuditError, verify_chain
+    from .audit import AuditError, verify_store
 
     service = _service(args)
     try:
-        # Against the present checkpoint too: anchoring a cut or rewritten log would hide the damage.
-        anchor = service.audit_anchor.load()
+        # Against the present checkpoints too: anchoring a cut or rewritten log would hide the damage.
+        reports = verify_store(service.store, service.audit_anchors)
     except AuditError as e:
         print(f"audit chain BROKEN: {e}; no checkpoint written", file=sys.stderr)
         return EXIT_FAIL
-    report = verify_chain(service.store.audit_entries(), anchor=anchor)
-    if not report.ok:
-        print(
-            f"audit chain BROKEN at entry {report.broken_at}: {report.reason}; no checkpoint written", file=sys.stderr
-        )
+    broken = _audit_broken(reports, suffix="; no checkpoint written")
+    if broken is not None:
+        print(broken, file=sys.stderr)
         return EXIT_FAIL
-    seq, head = service.store.audit_head()
-    if seq == 0:
+    if not any(r.report.entries for r in reports):
         print("the audit log is empty: nothing to anchor")
         return EXIT_OK
-    try:
-        written = service.audit_anchor.write(seq, head, at=int(_now().timestamp()))
-    except AuditError as e:  # the log changed under us since the check
-        print(f"audit chain BROKEN: {e}", file=sys.stderr)
-        return EXIT_FAIL
-    print(f"audit checkpoint {'written' if written else 'already'} at entry {seq} ({service.audit_anchor.path})")
+    for r in reports:
+        seq, head = service.store.audit_head(r.chain)
+        if seq == 0:
+            continue
+        anchor = service.audit_anchors.for_chain(r.chain)
+        try:
+            written = anchor.write(seq, head, at=int(_now().timestamp()))
+        except AuditError as e:  # the log changed under us since the check
+            print(f"audit chain BROKEN: {e}", file=sys.stderr)
+            return EXIT_FAIL
+        print(
+            f"audit checkpoint {'written' if written else 'already'} at entry {seq}{_chain_label(r.chain)}"
+            f" ({anchor.path})"
+        )
     return EXIT_OK
 
 
@@ -717,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from keys import KeyRingError
 
     from .service import ServiceError
-    from .store import StoreError
+    from .store import OutcomeUnknown, StoreError, StoreUnavailable
 
     args = build_parser().parse_args(argv)
     # Everything hcert writes (database, keys, trust files) is for its own user only.
@@ -740,10 +775,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceError as e:
         print(f"hcert: {e.code}: {e.message}", file=sys.stderr)
         return EXIT_FAIL
+    except StoreUnavailable as e:
+        print(f"hcert: store_unavailable: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except OutcomeUnknown as e:
+        print(f"hcert: outcome_unknown: {e}", file=sys.stderr)
+        return EXIT_FAIL
     except (StoreError, OSError) as e:
         print(f"hcert: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL
     except Exception as e:  # redis.ConnectionError and the like: one line, no traceback
+        import redis.exceptions
+
+        if isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            # As the API answers it: a write may have been sent before the error.
+            print(f"hcert: outcome_unknown: Redis: {type(e).__name__}: {e}", file=sys.stderr)
+            return EXIT_FAIL
         print(f"hcert: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL
     finally:

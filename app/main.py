@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -15,11 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hcert_verifier import __version__
 
+from .breaker import GuardedStore
 from .console import install as install_console
 from .headers import SecurityHeaders
 from .metrics import Metrics
 from .network import pull_forever
-from .problems import PROBLEM_RESPONSES, install_handlers, problem
+from .problems import PROBLEM_RESPONSES, UnexpectedErrors, install_handlers, problem
 from .routes import accounts, admin, certificates, network, ops, scan, status, trust
 from .service import IssuingService, data_path
 from .settings import Settings
@@ -111,18 +113,29 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        opened = store or open_store(settings.store, path=str(data_path(settings)), url=settings.redis_url)
-        service = IssuingService(settings, opened)
+        opened = store or open_store(
+            settings.store,
+            path=str(data_path(settings)),
+            url=settings.redis_url,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_ms=settings.redis_wait_ms,
+        )
+        # A store the app opens itself fails fast while Redis is unreachable (app/breaker.py); not
+        # a Redis Cluster, where one master down must not refuse the authorities of the others.
+        guard = store is None and not getattr(opened, "cluster", False)
+        service = IssuingService(settings, cast(Store, GuardedStore(opened)) if guard else opened)
         if settings.dev and service.ensure_development_setup(now=app.state.clock()):
             TrustNetwork(service).ensure_development_network(now=app.state.clock())
         app.state.service = service
         app.state.trust = TrustNetwork(service)
+        watcher = asyncio.create_task(app.state.trust.verifier.watch())
         puller = None
         if settings.pull_interval > 0:
             puller = asyncio.create_task(pull_forever(app.state.trust, app.state.clock, settings.pull_interval))
         try:
             yield
         finally:
+            watcher.cancel()
             if puller is not None:
                 puller.cancel()
             if store is None:
@@ -147,6 +160,8 @@ def create_app(
     # gzip on the wire takes most of that overhead back.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # An unexpected error is a 500 problem, and the keep-alive connection stays open.
+    app.add_middleware(UnexpectedErrors)
     # Outermost, so that every answer carries them, the body limit's 413 too.
     app.add_middleware(SecurityHeaders)
     return app

@@ -152,6 +152,8 @@ def pull(network: Any, *, now: dt.datetime, deadline: float = PULL_DEADLINE) -> 
                 break
     for line in report.failed:
         log.warning("network pull: %s", line)
+    if report.stored:
+        network.service.trust_changed()
     return report
 
 

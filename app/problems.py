@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .service import ServiceError
+from .store import OutcomeUnknown, StoreUnavailable
 
-__all__ = ["PROBLEM_RESPONSES", "install_handlers", "problem"]
+__all__ = ["PROBLEM_RESPONSES", "RETRY_AFTER", "UnexpectedErrors", "install_handlers", "problem"]
+
+#: Seconds a client is told to wait (``Retry-After``) before retrying after a 503 from the store.
+RETRY_AFTER = 1
+
+_UNAVAILABLE_DETAIL = "the store cannot write now; nothing was stored: retry later"
+_UNKNOWN_DETAIL = (
+    "the store did not confirm the write: it may or may not have been stored; "
+    "retry with the same Idempotency-Key (a retry then replays the stored answer or stores it once)"
+)
+_INTERNAL_DETAIL = "the server could not complete the request"
+_INTERNAL_WRITE_DETAIL = (
+    "the server could not complete the request; whether it took effect is not known: "
+    "retry with the same Idempotency-Key"
+)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 log = logging.getLogger("hcert")
 
@@ -131,8 +150,89 @@ def install_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        _store_log.warning("store_unavailable", f"{request.method} {request.url.path}: {exc}")
+        return problem(503, "store_unavailable", _UNAVAILABLE_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+
+    @app.exception_handler(OutcomeUnknown)
+    @app.exception_handler(redis.exceptions.ConnectionError)
+    @app.exception_handler(redis.exceptions.TimeoutError)
+    async def _outcome_unknown(request: Request, exc: Exception) -> JSONResponse:
+        # A Redis connection or timeout error the store did not classify: a write may have
+        # been sent before it, so the conservative answer is "outcome unknown".
+        _store_log.warning("outcome_unknown", f"{request.method} {request.url.path}: {type(exc).__name__}")
+        return problem(503, "outcome_unknown", _UNKNOWN_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged without the request body: it may hold ID numbers.
-        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return problem(500, "internal_error", "the server could not complete the request; nothing was stored")
+        # Reached only when an error escapes UnexpectedErrors (in an outer middleware).
+        return internal_error(request.method, request.url.path, exc)
+
+
+class _RateLimitedLog:
+    """Log a store fault at most once per ``interval`` seconds per code, with how many were not logged.
+
+    During an outage every request fails the same way: one line per request would
+    flood the log, and a log write that blocks (a full pipe) would stall the
+    event loop that answers the 503s.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warning(self, code: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(code, -self.interval) < self.interval:
+            self._skipped[code] = self._skipped.get(code, 0) + 1
+            return
+        skipped = self._skipped.pop(code, 0)
+        self._last[code] = now
+        more = f" (and {skipped} more since the last line)" if skipped else ""
+        log.warning("store fault %s on %s%s", code, message, more)
+
+
+_store_log = _RateLimitedLog()
+
+
+def internal_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log an unexpected error (type only: the request may hold ID numbers) and return its 500 problem."""
+    log.error("internal error on %s %s: %s", method, path, type(exc).__name__)
+    detail = _INTERNAL_DETAIL if method in _SAFE_METHODS else _INTERNAL_WRITE_DETAIL
+    return problem(500, "internal_error", detail)
+
+
+class UnexpectedErrors:
+    """Answer an unexpected error with a 500 problem and keep the connection open.
+
+    Starlette's outermost error middleware answers 500 and then re-raises, and
+    uvicorn closes the connection on an exception after the answer started: the
+    next request on a keep-alive connection would get no answer. Here the error
+    is answered and not re-raised. An error after the response started cannot be
+    answered any more: it is re-raised, and the server closes the connection (the
+    client sees a cut response, never a wrong one).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            await internal_error(scope["method"], scope.get("path", ""), exc)(scope, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -29,7 +30,7 @@ from issuer import (
 )
 from keys import KeyNotFound, KeyRecord, KeyRing, KeyRingError
 
-from .audit import AuditAnchor
+from .audit import AuditAnchors
 from .settings import Settings
 from .store import (
     AuditEvent,
@@ -40,19 +41,29 @@ from .store import (
     NotFound,
     Operator,
     Store,
+    StoreError,
+    StoreUnavailable,
 )
 from .store._base import ALL_KINDS, IssueWrite
 
 __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
 
+log = logging.getLogger("hcert")
+
 ROLES = ("operator", "authority_admin", "national_admin")
 TOKEN_PREFIX = "hct_"  # noqa: S105 - the prefix of a credential, not one
 #: Marks an idempotency request hash made with the server secret (``IssuingService.request_fingerprint``).
 KEYED_REQUEST_PREFIX = "k1:"
+log = logging.getLogger("hcert.service")
+
+#: The store's change counter for everything a verdict depends on (``IssuingService.trust_changed``).
+TRUST_GENERATION = "trust"
 #: ``last_used`` of an operator is written at most this often (seconds): not a write per request.
 LAST_USED_GRANULARITY = 60
 #: Longest certificate validity; a retired key stays published this long.
 MAX_VALIDITY = 30 * 86400
+#: How long refused applications stay noted for the console (seconds): today's page needs a day.
+REFUSALS_KEPT = 7 * 86400
 
 
 class ServiceError(Exception):
@@ -105,21 +116,36 @@ class IssuingService:
         self._renders: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         # (authority, list) -> (bits version, signed at, kid, token)
         self._status_cache: dict[tuple[str, int], tuple[int, int, str, str]] = {}
+        #: Changes signalled by this process (``trust_changed``), seen by its verifier at once.
+        self.local_trust_changes = 0
+        #: Each authority's status lists as this process knows them: a certificate in another
+        #: one opened a list, which the bundle must carry (``issue`` signals it).
+        self._known_lists: dict[str, set[int]] = {}
         secure_data_dir(settings.data_dir)
         self._subject_key = self._load_subject_key()
-        self.audit_anchor = self._make_audit_anchor()
-        store.audit_listener = self.audit_anchor.listener
+        self.audit_anchors = self._make_audit_anchors()
+        store.audit_listener = self.audit_anchors.listener
+        # Redis keeps a marker key of its own existence: written only for a new deployment (no
+        # audit checkpoint yet), so that a store emptied since stays not ready (store_emptied)
+        # whatever opens it next: another worker, a restart, an `hcert` command.
+        store.new_deployment = lambda: not self.audit_anchors.chains()
+        mark_if_new = getattr(store, "mark_if_new", None)
+        if mark_if_new is not None:
+            mark_if_new()
         # Idempotency records of older versions kept an unkeyed SHA-256 of the raw body
         # (ID number included): guessable. They go; a retry of such a request issues anew.
-        store.forget_idempotency_without(KEYED_REQUEST_PREFIX)
+        try:
+            store.forget_idempotency_without(KEYED_REQUEST_PREFIX)
+        except StoreUnavailable as e:
+            if not store.ping():  # not reachable at all: nothing to serve
+                raise
+            # A read-only store still serves reads (status lists, keys, bundles); /readyz says why
+            # writes fail. The old records go at the next start that can write.
+            log.warning("store cannot write at start: %s", e)
 
-    def _make_audit_anchor(self) -> AuditAnchor:
-        # The audit key and the checkpoint live with the signing keys, outside the database.
-        return AuditAnchor(
-            self.ring("_audit"),
-            self.settings.key_root / "_audit" / "checkpoint.jwt",
-            lookup=self.store.audit_hash,
-        )
+    def _make_audit_anchors(self) -> AuditAnchors:
+        # The audit key and the checkpoints live with the signing keys, outside the database.
+        return AuditAnchors(self.ring("_audit"), self.settings.key_root / "_audit", lookup=self.store.audit_hash)
 
     # -- secrets on disk -------------------------------------------------------------
     def _load_subject_key(self) -> bytes:
@@ -206,6 +232,22 @@ class IssuingService:
             return self.ring(authority).withdraw(kid, now=_ts(now), reason=reason, journal=journal)
         except KeyRingError as e:
             raise self._key_error(e) from e
+        finally:
+            self.trust_changed()
+
+    def trust_changed(self) -> None:
+        """Tell every instance on this store that verdicts may have changed (a status, a key, the trust list).
+
+        Best effort: when the store cannot take the signal, instances notice the
+        change at their next periodic rebuild (``app.trust.VERIFIER_MAX_AGE``).
+        """
+        from .store import StoreError
+
+        self.local_trust_changes += 1  # this process sees its own change at once
+        try:
+            self.store.bump_generation(TRUST_GENERATION)
+        except (StoreError, OSError) as e:
+            log.warning("the trust change signal was not stored: %s", e)
 
     def jwks(self, *, now: dt.datetime) -> dict[str, Any]:
         """Return the JWKS of every authority's published keys (each JWK names its ``iss``)."""
@@ -426,7 +468,10 @@ class IssuingService:
             }
             raise ServiceError(code, messages[code], 401)
         if operator.last_used is None or ts - operator.last_used >= LAST_USED_GRANULARITY:
-            self.store.touch_operator(operator.id, ts)
+            try:
+                self.store.touch_operator(operator.id, ts)
+            except StoreUnavailable:
+                pass  # bookkeeping: a store that cannot write still serves this operator's reads
         return operator
 
     def operators(self, authority: str | None) -> list[Operator]:
@@ -571,8 +616,15 @@ class IssuingService:
         status = 201 if not result.errors else (207 if eligible else 422)
         body = ""
 
+        known = self._known_lists.get(authority)
+        if known is None and eligible:
+            known = self._known_lists[authority] = set(self.store.status_lists(authority))  # before the write
+        opened: set[int] = set()
+
         def build(slots: list[tuple[int, int]]) -> IssueWrite:
             nonlocal body
+            opened.clear()
+            opened.update(slot[0] for slot in slots if known is None or slot[0] not in known)
             records: list[CertificateRecord] = []
             audit: list[AuditEvent] = []
             for (row_no, application, subject), slot in zip(eligible, slots, strict=True):
@@ -619,7 +671,38 @@ class IssuingService:
             if stored is None:
                 raise
             return stored.status_code, stored.body, True
+        if opened and known is not None:
+            known.update(opened)
+            self.trust_changed()  # a new status list: bundles and verifiers must carry it
+        if result.errors:
+            self._note_refusals(authority, rows, result, operator=operator, at=ts)
         return status, body, False
+
+    def _note_refusals(
+        self, authority: str, rows: Sequence[Mapping[str, Any]], result: BatchResult, *, operator: Operator, at: int
+    ) -> None:
+        """Note the refused rows for the console's today page (a tally: the answer has gone out either way)."""
+        by_row: dict[int, list[dict[str, str]]] = {}
+        for e in result.errors:
+            error = {"field": e.get("field") or "", "code": e["code"], "message": str(e.get("message", ""))[:200]}
+            by_row.setdefault(e["row"], []).append(error)
+        items = []
+        for row_no, errors in by_row.items():
+            name = rows[row_no - 1].get("name") if 0 < row_no <= len(rows) else None
+            items.append(
+                {
+                    "at": at,
+                    "operator": operator.id,
+                    "batch": result.batch,
+                    "row": row_no,
+                    "name": name[:64] if isinstance(name, str) else "",
+                    "errors": errors[:20],
+                }
+            )
+        try:
+            self.store.add_refusals(authority, items, at=at, keep=REFUSALS_KEPT)
+        except StoreError as e:
+            log.warning("refusals of batch %s not noted: %s", result.batch, e)
 
     # -- what a clerk sees ---------------------------------------------------------------
     def withdrawn_key(self, record: CertificateRecord) -> KeyRecord | None:
@@ -735,6 +818,9 @@ class IssuingService:
             raise ServiceError("certificate_not_found", str(e), 404) from e
         except Conflict as e:
             raise ServiceError("already_revoked", str(e), 409) from e
+        finally:
+            # Also when the outcome is unknown: a needless rebuild costs less than a stale verdict.
+            self.trust_changed()
 
     # -- status lists ----------------------------------------------------------------
     def status_list(self, authority: str, lst: int, *, now: dt.datetime, kid: str | None = None) -> tuple[str, str]:

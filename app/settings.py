@@ -54,6 +54,21 @@ class Settings:
     #: Who may read ``/metrics``: with a token, requests bearing ``Authorization: Bearer <token>``;
     #: without one, nobody (404). ``HCERT_METRICS_TOKEN`` (docs/OPERATIONS.md, Monitoring).
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("HCERT_METRICS_TOKEN") or None)
+    #: ``HCERT_REQUIRE_IDEMPOTENCY_KEY=1``: issuing requests without an ``Idempotency-Key`` are refused
+    #: (400 ``idempotency_key_required``); off by default so that older clients keep working.
+    require_idempotency_key: bool = field(
+        default_factory=lambda: _env("REQUIRE_IDEMPOTENCY_KEY", "").lower() in ("1", "true", "yes", "on")
+    )
+    #: ``HCERT_REDIS_ACCEPT_LOSS=1``: the operator runs Redis without an append-only file and accepts
+    #: losing every write since its last snapshot on a restart; ``/readyz`` then ignores ``appendonly_off``.
+    redis_accept_loss: bool = field(
+        default_factory=lambda: _env("REDIS_ACCEPT_LOSS", "").lower() in ("1", "true", "yes", "on")
+    )
+    #: ``HCERT_REDIS_WAIT_REPLICAS=N``: after each write, wait (``WAIT``) until N replicas of the master
+    #: have it, at most ``HCERT_REDIS_WAIT_MS`` milliseconds; fewer is 503 ``outcome_unknown``
+    #: (docs/SCALE.md section 2). 0 (the default): do not wait.
+    redis_wait_replicas: int = field(default_factory=lambda: int(_env("REDIS_WAIT_REPLICAS", "0")))
+    redis_wait_ms: int = field(default_factory=lambda: int(_env("REDIS_WAIT_MS", "100")))
 
     @property
     def key_root(self) -> Path:

@@ -17,10 +17,15 @@ from the clock, so devices can refuse anything older than what they hold.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
+import logging
+import os
 import threading
 import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +36,47 @@ from hcert_verifier import (
     TRUST_LIST_TYP,
     Bundle,
     HcertError,
+    Result,
     RuleSet,
+    StatusUnavailable,
     TrustError,
+    Verifier,
     json_compact,
 )
 from hcert_verifier._files import locked, write_atomic  # the device code's own, network-free helpers
-from hcert_verifier.bundle import BUNDLE_FORMAT, MAX_BUNDLE_VALIDITY, sha256_text
+from hcert_verifier.bundle import (
+    BUNDLE_FORMAT,
+    INDEX_FORMAT,
+    INDEX_TYP,
+    MAX_BUNDLE_VALIDITY,
+    PACK_FORMAT,
+    SHARD_FORMAT,
+    part_address,
+    sha256_text,
+)
 from hcert_verifier.trustlist import TrustList
 from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
-from .service import IssuingService, ServiceError
+from .service import TRUST_GENERATION, IssuingService, ServiceError
 
 __all__ = [
     "BUNDLE_VALIDITY",
+    "LISTS_PER_SHARD",
+    "PART_RETENTION",
+    "SERVED_MAX_AGE",
     "TRUST_LIST_VALID_DAYS",
+    "VERIFIER_MAX_AGE",
+    "VERIFIER_POLL",
+    "SharedVerifier",
     "TrustNetwork",
     "check_base_url",
     "export_submission",
+    "make_index",
     "next_version",
     "sign_trust_list",
 ]
+
+log = logging.getLogger("hcert.trust")
 
 #: A bundle is refused by devices this long after it was made (the format's maximum).
 BUNDLE_VALIDITY = MAX_BUNDLE_VALIDITY
@@ -59,6 +85,17 @@ BUNDLE_VALIDITY = MAX_BUNDLE_VALIDITY
 TRUST_LIST_VALID_DAYS = 30
 #: How often the server re-makes the bundle even when nothing changed (freshness).
 BUNDLE_REFRESH = 3600
+#: The online verifier (``POST /v1/verify``) is made again at least this often (seconds of
+#: the server clock), even without a change signal: the bound on staleness when a signal is lost.
+VERIFIER_MAX_AGE = 60
+#: How often each server process reads the store's change counter (seconds): the longest a
+#: change made through another process or instance takes to reach ``POST /v1/verify`` here.
+VERIFIER_POLL = 0.1
+#: ``GET /v1/bundle`` and ``GET /v1/index`` serve the bundle and index they last made or read
+#: from memory while the change signal (``VERIFIER_POLL``) has not moved, the state file is
+#: the one they read, and they were derived less than this many seconds ago: the bound for
+#: a change that sends no signal (an authority's first certificates in a new status list).
+SERVED_MAX_AGE = 60
 
 
 def _ts(now: dt.datetime) -> int:
@@ -263,8 +300,12 @@ class TrustNetwork:
         self.service = service
         self.dir = service.settings.data_dir / "trust"
         self._lock = threading.Lock()
-        self._bundle: tuple[int, str, str] | None = None  # (version, envelope, etag) as last read
+        #: The bundle and the index as last read or made, by name ("bundle", "index").
+        self._made: dict[str, _Made] = {}
+        #: How many times the bundle or the index was derived from the store (read by tests and the benchmark).
+        self.derivations = 0
         self._trust_cache: tuple[str, TrustList] | None = None  # (trust list and roots digest, verified)
+        self.verifier = SharedVerifier(self)
 
     # -- keys ------------------------------------------------------------------
     @property
@@ -320,6 +361,7 @@ class TrustNetwork:
                         409,
                     )
             write_atomic(path, (token + "\n").encode("ascii"), mode=0o644)
+        self.service.trust_changed()
 
     def publish_verified(self, token: str, *, roots: list[dict[str, Any]] | None, now: dt.datetime) -> int:
         """Check a trust list as a device would, then install it (and ``roots`` as this server's pins).
@@ -366,6 +408,7 @@ class TrustNetwork:
         self.publish_trust_list(token)
         if roots is not None:
             write_atomic(self.dir / "roots.json", json.dumps({"roots": roots}, indent=2).encode())
+            self.service.trust_changed()
         return candidate.version
 
     def _published_version(self) -> tuple[int, str] | None:
@@ -401,6 +444,7 @@ class TrustNetwork:
             body["version"] = next_version(folder / f"{province}.version")
             token = sign_compact(ring.active(), typ=RULES_TYP, payload=json_compact(body))
             write_atomic(folder / f"{province}.jwt", (token + "\n").encode("ascii"), mode=0o644)
+        self.service.trust_changed()
         return token
 
     def trust_list(self) -> str:
@@ -514,40 +558,178 @@ class TrustNetwork:
         token = sign_compact(self.bundle_ring.active(), typ=BUNDLE_TYP, payload=json_compact(payload))
         return json_compact({"format": BUNDLE_FORMAT, "trust_list": trust, "bundle": token}).decode("ascii")
 
-    def bundle(self, *, now: dt.datetime) -> tuple[str, str]:
+    def bundle(self, *, now: dt.datetime, derive: bool = False) -> tuple[str, str]:
         """Return the current bundle envelope and its ETag, re-made when anything in it changed or it aged.
 
         The bundle lives in ``trust/bundle.json`` with its version in
         ``trust/bundle.state.json``, both replaced under ``trust/bundle.lock``,
         so every instance sharing the data folder serves the same bundle and the
-        version only ever goes up.
+        version only ever goes up. Served from memory as :data:`SERVED_MAX_AGE`
+        says, unless ``derive``.
+        """
+        return self._current("bundle", self._sign_bundle, now=now, made=("bundle.json",), derive=derive)
+
+    # -- the index of parts (docs/FORMAT.md section 7.4) -------------------------------
+    def index(self, *, now: dt.datetime) -> tuple[str, str]:
+        """Return the current index envelope (``hcert-index/1``) and its ETag; re-made as the bundle is.
+
+        Every part it names is in ``trust/parts/<address>`` before the index is
+        written (``trust/index.json``, its version in ``trust/index.state.json``,
+        under ``trust/index.lock``), so a device that has the index finds every part.
+        """
+        return self._current("index", self._sign_index, now=now, made=("index.json", "index.pack.gz"))
+
+    def _current(
+        self, name: str, sign: Callable[..., str], *, now: dt.datetime, made: tuple[str, ...], derive: bool = False
+    ) -> tuple[str, str]:
+        """Return ``trust/<name>.json`` and its ETag, first signing a new one (``sign``) when its contents
+        changed, it is :data:`BUNDLE_REFRESH` seconds old, or a file in ``made`` is missing.
+
+        Its version and the digest of its contents are in ``trust/<name>.state.json``;
+        both files are replaced under ``trust/<name>.lock``. Without ``derive``,
+        the one this process last made or read is served from memory while the
+        change signal has not moved, the state file is still the one it read (no
+        other instance made a newer one), it was derived less than
+        :data:`SERVED_MAX_AGE` seconds ago and is younger than :data:`BUNDLE_REFRESH`.
         """
         ts = _ts(now)
+        state_path, envelope_path = self.dir / f"{name}.state.json", self.dir / f"{name}.json"
+        held = self._made.get(name)
+        if (
+            not derive
+            and held is not None
+            and self.verifier.watching  # the signal is being read (the app runs SharedVerifier.watch)
+            and held.signal == self.verifier._signal()
+            and 0 <= ts - held.derived_at < SERVED_MAX_AGE
+            and ts - held.made_at < BUNDLE_REFRESH
+            and _stamp(state_path) == held.stamp
+        ):
+            return held.envelope, held.etag
+        self.derivations += 1
+        # The signal is read before the contents: a change made meanwhile moves it past what is recorded.
+        self.verifier.poll()
+        signal = self.verifier._signal()
         trust = self.trust_list()
         rules, lists, versions, withdrawn = self._contents(trust, now=now, verified=self._verified_trust(trust))
         digest = hashlib.sha256(json.dumps([trust, rules, versions, withdrawn], sort_keys=True).encode()).hexdigest()
-        state_path, envelope_path = self.dir / "bundle.state.json", self.dir / "bundle.json"
-        with self._lock, locked(self.dir / "bundle.lock"):
+        with self._lock, locked(self.dir / f"{name}.lock"):
             try:
                 state = json.loads(state_path.read_text("utf-8"))
             except FileNotFoundError:
                 state = {"version": 0, "issued_at": 0, "made_at": 0, "digest": ""}
             except ValueError as e:
-                raise ServiceError("bundle_state_damaged", f"{state_path} is damaged", 503) from e
-            if state["digest"] == digest and ts - state["made_at"] < BUNDLE_REFRESH and envelope_path.exists():
-                cached = self._bundle
-                if cached is None or cached[0] != state["version"]:
+                raise ServiceError(f"{name}_state_damaged", f"{state_path} is damaged", 503) from e
+            complete = all((self.dir / f).exists() for f in made)
+            if state["digest"] == digest and ts - state["made_at"] < BUNDLE_REFRESH and complete:
+                if held is not None and held.version == state["version"]:
+                    envelope, etag = held.envelope, held.etag
+                else:
                     envelope = envelope_path.read_text("ascii")
-                    cached = self._bundle = (state["version"], envelope, _etag(envelope))
-                return cached[1], cached[2]
-            version = int(state["version"]) + 1
-            issued_at = max(ts, int(state["issued_at"]))  # never earlier than a bundle already out
-            envelope = self._sign_bundle(trust, rules, lists, withdrawn, version=version, now=now, issued_at=issued_at)
-            write_atomic(envelope_path, envelope.encode("ascii"), mode=0o644)
-            state = {"version": version, "issued_at": issued_at, "made_at": ts, "digest": digest}
-            write_atomic(state_path, json.dumps(state).encode())
-            self._bundle = (version, envelope, _etag(envelope))
-            return envelope, self._bundle[2]
+                    etag = _etag(envelope)
+            else:
+                version = int(state["version"]) + 1
+                issued_at = max(ts, int(state["issued_at"]))  # never earlier than one already out
+                envelope = sign(trust, rules, lists, withdrawn, version=version, now=now, issued_at=issued_at)
+                etag = _etag(envelope)
+                write_atomic(envelope_path, envelope.encode("ascii"), mode=0o644)
+                state = {"version": version, "issued_at": issued_at, "made_at": ts, "digest": digest}
+                write_atomic(state_path, json.dumps(state).encode())
+            self._made[name] = _Made(
+                int(state["version"]), envelope, etag, int(state["made_at"]), signal, ts, _stamp(state_path)
+            )
+            return envelope, etag
+
+    def _put_part(self, data: bytes) -> str:
+        address = part_address(data)
+        path = self.dir / "parts" / address
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data, mode=0o644)
+        return address
+
+    def _stable_list(self, token: str, *, now: int) -> str:
+        """Return the status list token the index names for this list: the last one, unless it is out of date.
+
+        Parts are addressed by their bytes, so a list that did not change must keep
+        its bytes for a day's resync to skip it: the token in the last index is kept
+        while it has the same ``version`` and signing key and more than half of
+        ``HCERT_STATUS_VALIDITY`` left before its ``exp``.
+        """
+        sub, version, _, kid = _list_facts(token)
+        path = self.dir / "index-lists" / hashlib.sha256(sub.encode()).hexdigest()
+        try:
+            held = path.read_text("ascii")
+        except FileNotFoundError:
+            held = ""
+        if held:
+            _, held_version, held_exp, held_kid = _list_facts(held)
+            if (held_version, held_kid) == (
+                version,
+                kid,
+            ) and held_exp - now > self.service.settings.status_list_validity // 2:
+                return held
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, token.encode("ascii"))
+        return token
+
+    def part(self, address: str) -> bytes:
+        """Return a part by its address; 404 ``part_not_found`` when this server has none."""
+        if len(address) != 43 or not set(address) <= _B64URL:
+            raise ServiceError("part_not_found", "a part address is 43 base64url characters", 404)
+        try:
+            return (self.dir / "parts" / address).read_bytes()
+        except FileNotFoundError as e:
+            raise ServiceError("part_not_found", f"no part {address} here", 404) from e
+
+    def _sign_index(
+        self,
+        trust: str,
+        rules: list[str],
+        lists: list[str],
+        withdrawn: list[dict[str, Any]],
+        *,
+        version: int,
+        now: dt.datetime,
+        issued_at: int,
+    ) -> str:
+        """Store the parts, sign the index over them and return its envelope (docs/FORMAT.md section 7.4)."""
+        lists = [self._stable_list(token, now=_ts(now)) for token in lists]
+        self.bundle_ring.ensure(now=_ts(now))
+        envelope, parts = make_index(
+            trust,
+            rules,
+            lists,
+            withdrawn,
+            key=self.bundle_ring.active(),
+            version=version,
+            issued_at=issued_at,
+            expires=issued_at + BUNDLE_VALIDITY,
+        )
+        for data in parts.values():
+            self._put_part(data)
+        self._prune_parts(keep=set(parts), now=_ts(now))
+        # The pack: this index and all its parts in one gzipped body, for a device with nothing in hand.
+        pack = {"format": PACK_FORMAT, "index": envelope, "parts": [p.decode("ascii") for p in parts.values()]}
+        write_atomic(self.dir / "index.pack.gz", gzip.compress(json_compact(pack), 9), mode=0o644)
+        return envelope
+
+    def pack(self, *, now: dt.datetime) -> tuple[bytes, str]:
+        """Return the gzipped pack of the current index (``hcert-pack/1``) and the ETag of the index in it.
+
+        A device stores that ETag as if it had fetched the index itself, so its
+        next sync is a conditional ``GET /v1/index``.
+        """
+        self.index(now=now)
+        with locked(self.dir / "index.lock"):  # the pack and the index are replaced together under this lock
+            return (self.dir / "index.pack.gz").read_bytes(), _etag((self.dir / "index.json").read_text("ascii"))
+
+    def _prune_parts(self, *, keep: set[str], now: int) -> None:
+        """Delete parts no index has named for :data:`PART_RETENTION` seconds (a device mid-sync still finds them)."""
+        for path in (self.dir / "parts").iterdir():
+            if path.name in keep:
+                os.utime(path, (now, now))  # named again: its retention starts over
+            elif now - path.stat().st_mtime > PART_RETENTION:
+                path.unlink(missing_ok=True)
 
     # -- development setup -----------------------------------------------------------
     def ensure_development_network(self, *, now: dt.datetime) -> Path | None:
@@ -570,6 +752,241 @@ class TrustNetwork:
         subs = [export_submission(self.service, p, now=now) for p in provinces]
         self.publish_trust_list(sign_trust_list(root, subs, self.bundle_signers(now=now), now=now))
         return root_dir / "roots.json"
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A bundle or index as this process last made or read it, and what it was checked against."""
+
+    version: int
+    envelope: str
+    etag: str
+    made_at: int  # when it was signed (its state's made_at)
+    signal: tuple[int, int]  # the change signal read before its contents were derived
+    derived_at: int  # when this process last derived the contents and compared them
+    stamp: tuple[int, int, int] | None  # the state file as read then (None: missing)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Return what tells one version of a file from the next (replaced atomically: a new inode)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+@dataclass(frozen=True)
+class BuiltVerifier:
+    """The verifier made from one bundle, with the change signal it saw and the time it was made at."""
+
+    generation: tuple[int, int]
+    made_at: int
+    bundle: Bundle
+    verifier: Verifier
+
+
+class SharedVerifier:
+    """The online verifier behind ``POST /v1/verify``: made once per bundle change and shared by every request.
+
+    The change signal is a counter in the store that ``IssuingService.trust_changed``
+    adds one to at every status change, key withdrawal, trust list, rules or
+    pulled list. :meth:`watch` (run by the app) reads it every
+    :data:`VERIFIER_POLL` seconds, off the event loop; a change made in this
+    process is seen at once. Requests only compare numbers in memory: when the
+    signal moved, or the verifier is :data:`VERIFIER_MAX_AGE` seconds old, the
+    bundle is derived again and a new verifier made (:meth:`rebuild`), once, for
+    every waiting request. So a revocation made by another worker or another
+    instance on the same store is seen within :data:`VERIFIER_POLL` seconds, and
+    one made through this process by the next request. A certificate whose
+    status list is newer than the verifier (its authority's first certificates
+    in a new list) makes it rebuild once.
+    """
+
+    def __init__(self, network: TrustNetwork) -> None:
+        self.network = network
+        self._lock = threading.Lock()
+        self._built: BuiltVerifier | None = None
+        self._seen = -1  # the store's counter as last read (-1: not read yet)
+        #: How many times a verifier was made (read by tests and the benchmark).
+        self.builds = 0
+        #: Whether :meth:`watch` runs, so that the signal as last read is recent.
+        self.watching = False
+
+    def _signal(self) -> tuple[int, int]:
+        return self._seen, self.network.service.local_trust_changes
+
+    def ready(self, *, now: dt.datetime) -> BuiltVerifier | None:
+        """Return the current verifier without touching the store, or ``None`` when it must be rebuilt."""
+        built = self._built
+        if built is not None and self._seen >= 0 and _fresh(built, self._signal(), _ts(now)):
+            return built
+        return None
+
+    def rebuild(self, *, now: dt.datetime, stale: BuiltVerifier | None = None) -> BuiltVerifier:
+        """Make the verifier again unless another request just did; blocking (store and files).
+
+        With ``stale``, rebuild unless the current verifier is already another one.
+        """
+        with self._lock:
+            built = self._built
+            if built is not None and (built is not stale if stale is not None else self.ready(now=now) is built):
+                return built
+            # The counter is read before the bundle is derived: a change made meanwhile
+            # moves it past what this verifier records, and the next request rebuilds.
+            self._seen = max(self._seen, self.network.service.store.generation(TRUST_GENERATION))
+            signal = self._signal()
+            envelope, _ = self.network.bundle(now=now, derive=True)
+            if built is not None and built.bundle.raw == envelope:
+                bundle = built.bundle
+            else:
+                try:
+                    bundle = Bundle.load(envelope, self.network.roots())
+                except HcertError as e:
+                    # Our own bundle does not verify against our roots: a server fault, said truthfully.
+                    raise ServiceError(
+                        "bundle_unavailable", f"the server's bundle does not verify: {e.reason}", 503
+                    ) from e
+            self._built = BuiltVerifier(signal, _ts(now), bundle, Verifier.from_bundle(bundle))
+            self.builds += 1
+            return self._built
+
+    def poll(self) -> None:
+        """Read the store's change counter once (blocking; :meth:`watch` runs it in a thread)."""
+        self._seen = max(self._seen, self.network.service.store.generation(TRUST_GENERATION))
+
+    async def watch(self) -> None:
+        """Poll the change counter every :data:`VERIFIER_POLL` seconds, until cancelled."""
+        self.watching = True
+        try:
+            await self._watch()
+        finally:
+            self.watching = False
+
+    async def _watch(self) -> None:
+        import asyncio
+
+        failing = False
+        while True:
+            try:
+                await asyncio.to_thread(self.poll)
+                if failing:
+                    log.warning("the trust change signal is readable again")
+                failing = False
+            except Exception as e:  # a store fault: the next poll tries again
+                if not failing:  # once per outage, not ten times a second
+                    log.warning("reading the trust change signal failed (retrying quietly): %s", e)
+                failing = True
+            await asyncio.sleep(VERIFIER_POLL)
+
+    def needs_new_list(self, built: BuiltVerifier, result: Result) -> bool:
+        """Return whether ``result`` failed only because its status list started after ``built`` was made.
+
+        Blocking (one store read), and asked only for a genuine certificate (its
+        signature verified) whose list ``built`` lacks.
+        """
+        cert = result.certificate
+        if result.code != StatusUnavailable.code or cert is None or cert.status is None:
+            return False
+        lst = cert.status.lst
+        return built.bundle.status_list(cert.issuer, lst) is None and lst in self.network.service.store.status_lists(
+            cert.issuer
+        )
+
+    def verify(self, qr: str, *, at: dt.datetime, now: dt.datetime, destination: str | None, checkpoint: str) -> Result:
+        """Verify one QR text (or token) as ``hcert-verify`` would with the current bundle (blocking)."""
+        built = self.ready(now=now) or self.rebuild(now=now)
+        result = built.verifier.verify(qr, at=at, destination=destination, checkpoint=checkpoint)
+        if self.needs_new_list(built, result):
+            built = self.rebuild(now=now, stale=built)
+            result = built.verifier.verify(qr, at=at, destination=destination, checkpoint=checkpoint)
+        return result
+
+
+def make_index(
+    trust: str,
+    rules: list[str],
+    lists: list[str],
+    withdrawn: list[dict[str, Any]],
+    *,
+    key: Any,
+    version: int,
+    issued_at: int,
+    expires: int,
+) -> tuple[str, dict[str, bytes]]:
+    """Sign an index of parts with bundle-signer ``key``; return its envelope and every part by address.
+
+    Status lists go into :func:`shard_count` shard manifests by the SHA-256 of
+    their ``sub`` (docs/FORMAT.md section 7.4).
+    """
+    parts: dict[str, bytes] = {}
+
+    def put(data: bytes) -> str:
+        address = part_address(data)
+        parts[address] = data
+        return address
+
+    shards: list[list[str]] = [[] for _ in range(shard_count(len(lists)))]
+    for token in lists:
+        # A list stays in its shard as long as the shard count holds: by its sub, not its content.
+        shards[_shard_of(_payload_sub(token), len(shards))].append(put(token.encode("ascii")))
+    manifests = [put(json_compact({"format": SHARD_FORMAT, "status_lists": sorted(shard)})) for shard in shards]
+    payload = {
+        "format": INDEX_FORMAT,
+        "version": version,
+        "issued_at": issued_at,
+        "expires": expires,
+        "trust_list": {"version": _payload(trust, "trust list").get("version"), "sha256": sha256_text(trust)},
+        "rules": [put(r.encode("ascii")) for r in rules],
+        "shards": manifests,
+        "withdrawn": withdrawn,
+    }
+    trust_address = put(trust.encode("ascii"))
+    token = sign_compact(key, typ=INDEX_TYP, payload=json_compact(payload))
+    envelope = json_compact({"format": INDEX_FORMAT, "trust_list": trust_address, "index": token}).decode("ascii")
+    return envelope, parts
+
+
+#: A part that the current index no longer names is deleted this long (seconds) after an
+#: index last named it, so that a device that fetched an older index can still finish.
+PART_RETENTION = 86400
+
+#: Status lists per shard manifest. A day's resync fetches the index (one address per shard)
+#: and every manifest a changed list is in: with n lists of which a fraction f changes a
+#: day, about 32 * (n / k + f * n * k) bytes of addresses; least at k = sqrt(1 / f), 10 for
+#: the 1% of lists that change on a typical day (docs/SCALE.md section 4).
+LISTS_PER_SHARD = 10
+
+
+def shard_count(lists: int) -> int:
+    """Return how many shard manifests an index of ``lists`` status lists has (at least 1)."""
+    return max(1, -(-lists // LISTS_PER_SHARD))
+
+
+def _shard_of(sub: str, shards: int) -> int:
+    return int.from_bytes(hashlib.sha256(sub.encode()).digest()[:4], "big") % shards
+
+
+def _list_facts(token: str) -> tuple[str, Any, Any, Any]:
+    # A status list this server serves (its own or pulled and verified): read to place
+    # it, not trusted for anything. Returns (sub, version, exp, kid).
+    from hcert_verifier import b64url_decode, json_object
+
+    header, payload = token.split(".")[:2]
+    body = json_object(b64url_decode(payload, "status list"), "status list")
+    kid = json_object(b64url_decode(header, "status list header"), "status list header").get("kid")
+    return str(body.get("sub", "")), body.get("version"), body.get("exp") or 0, kid
+
+
+def _payload_sub(token: str) -> str:
+    return _list_facts(token)[0]
+
+
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _fresh(built: BuiltVerifier, signal: tuple[int, int], now: int) -> bool:
+    return built.generation == signal and 0 <= now - built.made_at < VERIFIER_MAX_AGE
 
 
 def _etag(envelope: str) -> str:

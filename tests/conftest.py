@@ -59,68 +59,163 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """Start a private redis-server on a free loopback port for the test session."""
+_DURABLE = ("--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no")
+
+
+def _redis_server(workdir, *args: str):
+    """Start a private redis-server on a free loopback port in ``workdir``; return (process, port) once it answers."""
     import shutil
     import subprocess
     import time
+
+    import redis
 
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed; scripts/test installs it")
     port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--daemonize",
-            "no",
-        ],
+        # Durable as production runs it (/readyz refuses a Redis without an append-only file).
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir), *_DURABLE, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(200):
+            try:
+                client.ping()
+                return proc, port
+            except redis.ConnectionError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+    finally:
+        client.close()
+    proc.kill()
+    pytest.fail("redis-server did not start")
+
+
+def _stop_all(procs) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """Start a private redis-server on a free loopback port for the test session."""
+    proc, port = _redis_server(tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    _stop_all([proc])
+
+
+def start_redis_cluster(workdir, masters: int = 3, *, deadline: float = 30.0):
+    """Start a Redis Cluster of ``masters`` masters on loopback; return (processes, ports).
+
+    Each node is ``redis-server --cluster-enabled yes`` in its own folder of
+    ``workdir``; ``redis-cli --cluster create`` assigns the slots. Fails (with
+    every node stopped) unless the cluster reports ``cluster_state:ok`` on every
+    node within ``deadline`` seconds.
+    """
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
     import redis
 
-    client = redis.Redis(port=port)
-    for _ in range(100):
+    procs, ports = [], []
+    try:
+        for i in range(masters):
+            node = Path(workdir) / f"node{i}"
+            node.mkdir(parents=True, exist_ok=True)
+            proc, port = _redis_server(
+                node,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(node / "nodes.conf"),
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-port",  # the bus port, else port + 10000 (past 65535 for a high free port)
+                str(free_port()),
+            )
+            procs.append(proc)
+            ports.append(port)
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed; scripts/test installs it")
+        created = subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=deadline,
+        )
+        if created.returncode != 0:
+            pytest.fail(f"redis-cli --cluster create failed: {created.stdout[-500:]} {created.stderr[-500:]}")
+        end = time.monotonic() + deadline
+        clients = [redis.Redis(port=p) for p in ports]
         try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+            while True:
+                # redis-py answers CLUSTER INFO as a dict.
+                text = [str(c.cluster("INFO")) for c in clients]
+                if all("'cluster_state': 'ok'" in t for t in text):
+                    break
+                if time.monotonic() > end:
+                    pytest.fail(f"the Redis Cluster did not become ready: {text}")
+                time.sleep(0.1)
+        finally:
+            for c in clients:
+                c.close()
+    except BaseException:
+        _stop_all(procs)
+        raise
+    return procs, ports
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory):
+    """A real three-master Redis Cluster on loopback for the test session: its ``redis+cluster://`` URL."""
+    procs, ports = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+    _stop_all(procs)
+
+
+def flush_redis(url: str) -> None:
+    """Empty a test Redis (every master of a cluster)."""
+    import redis
+    import redis.cluster
+
+    if url.startswith("redis+cluster://"):
+        host, _, port = url.removeprefix("redis+cluster://").split(",")[0].rpartition(":")
+        client = redis.cluster.RedisCluster(host=host, port=int(port))
+        client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
     else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
+        client = redis.Redis.from_url(url)
+        client.flushdb()
     client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+
+
+def open_test_store(kind: str, request, tmp_path):
+    """Open an empty store of ``kind`` (sqlite, redis, cluster) for one test."""
+    from app.store import open_store
+
+    if kind == "sqlite":
+        return open_store("sqlite", path=str(tmp_path / "hcert.sqlite3"))
+    url = request.getfixturevalue("redis_cluster_url" if kind == "cluster" else "redis_url")
+    flush_redis(url)
+    return open_store("redis", url=url)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request, tmp_path):
     """Each backend in turn: SQLite in a temporary folder, Redis flushed."""
-    from app.store import open_store
-
-    if request.param == "sqlite":
-        s = open_store("sqlite", path=str(tmp_path / "hcert.sqlite3"))
-    else:
-        url = request.getfixturevalue("redis_url")
-        import redis
-
-        redis.Redis.from_url(url).flushdb()
-        s = open_store("redis", url=url)
+    s = open_test_store(request.param, request, tmp_path)
     yield s
     s.close()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
-from . import issue, manifest, printing
-from .routes import router
-from .web import NeedsSignIn
+from . import issue, manifest, office, printing
+from .routes import _failed, router
+from .web import NeedsSignIn, Refused
 
 __all__ = ["install"]
 
@@ -18,7 +18,12 @@ def install(app: FastAPI) -> None:
     app.include_router(issue.router)
     app.include_router(printing.router)
     app.include_router(manifest.router)
+    app.include_router(office.router)
 
     @app.exception_handler(NeedsSignIn)
     async def _sign_in(request: Request, exc: NeedsSignIn) -> RedirectResponse:
         return RedirectResponse(exc.to, status_code=303)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        return _failed(request, exc, exc.signed_in)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..accounts import SignedIn
 from ..service import ServiceError
+from .printing import MAX_SHEET
 from .routes import _service
 from .web import now_of, render, require
 
@@ -117,7 +118,7 @@ def manifest_page(request: Request) -> Response:
     return render(
         request,
         "console/manifest.html",
-        {"part_rows": PART_ROWS, "max_rows": _service(request).settings.max_batch_rows},
+        {"part_rows": PART_ROWS, "max_rows": _service(request).settings.max_batch_rows, "max_sheet": MAX_SHEET},
         signed_in=signed_in,
     )
 

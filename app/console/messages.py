@@ -59,6 +59,11 @@ _ZH = {
     "body_too_large": "文件过大",
     "invalid_request": "请求不对",
     "idempotency_key_reused": "重复提交的内容不同",
+    "too_many_certificates": "一张打印单最多 120 份证明",
+    "seal_too_large": "印章图片过大",
+    "seal_not_png": "印章须为 PNG 图片",
+    "seal_dimensions": "印章图片尺寸不符",
+    "seal_unreadable": "印章图片无法读取",
 }
 
 #: Chinese labels of the application fields (the API's field names).

@@ -14,8 +14,10 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from hcert_verifier import CST
 
 from ..accounts import SignedIn
-from ..audit import AuditError, AuditReport, verify_chain
+from ..audit import AuditError, AuditReport, verify_store
 from ..service import IssuingService, ServiceError
+from ..store._base import SINGLE_CHAIN
+from .messages import FIELD_ZH
 from .web import (
     COOKIE,
     LANG_COOKIE,
@@ -31,13 +33,15 @@ from .web import (
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+#: The refused applications listed on today's page (all of them are counted).
+REFUSALS_SHOWN = 20
 Form = Annotated[dict[str, str], Depends(form_body)]
 _STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
 _ASSETS = {
     "console.css": "text/css",
     "console.js": "text/javascript",
-    "print.css": "text/css",
     "manifest.js": "text/javascript",
+    "seal.js": "text/javascript",
 }
 
 
@@ -184,7 +188,7 @@ def _day_start(now: dt.datetime) -> int:
 
 @router.get("")
 def home(request: Request) -> Response:
-    """Today's work at a glance: issued today (China Standard Time) by kind, the last batches."""
+    """Today's work at a glance: issued today (China Standard Time) by kind, the last batches, today's refusals."""
     signed_in = require(request)
     service = _service(request)
     authority = signed_in.operator.authority
@@ -201,7 +205,13 @@ def home(request: Request) -> Response:
             b = batches.setdefault(r.batch, {"id": r.batch, "count": 0, "issued_at": r.issued_at, "void": 0})
             b["count"] += 1
             b["void"] += r.status != "valid"
+    refused, refused_count = service.store.refusals(authority, since=_day_start(now), limit=REFUSALS_SHOWN)
+    # Newest first; one request's rows (noted at the same second) in row order.
+    refused.sort(key=lambda r: (-r.get("at", 0), r.get("batch", ""), r.get("row", 0)))
     context = {
+        "refused": refused,
+        "refused_count": refused_count,
+        "field_zh": FIELD_ZH,
         "total": total,
         "by_kind": by_kind,
         "batches": list(batches.values()),
@@ -284,16 +294,18 @@ def audit(request: Request) -> Response:
     """The authority's latest audit entries and the result of checking the whole chain."""
     signed_in = require(request, admin=True)
     service = _service(request)
-    broken: str | None = None
     try:
-        # The signed checkpoint first (as ``hcert audit verify`` does): a cut tail shows as broken.
-        anchor = service.audit_anchor.load()
+        # Every chain against its signed checkpoint (as ``hcert audit verify`` does): a cut tail shows as broken.
+        checked = verify_store(service.store, service.audit_anchors)
+        bad = next((c for c in checked if not c.report.ok), None)
+        if bad is None:
+            report = AuditReport(sum(c.report.entries for c in checked), True)
+        else:
+            where = "" if bad.chain == SINGLE_CHAIN else f"[{bad.chain}] "
+            report = AuditReport(bad.report.entries, False, bad.report.broken_at, where + (bad.report.reason or ""))
     except AuditError as e:
-        anchor, broken = None, str(e)
+        report = AuditReport(0, False, None, str(e))
     entries = list(service.store.audit_entries())
-    report = verify_chain(entries, anchor=anchor)
-    if broken is not None:
-        report = AuditReport(report.entries, False, None, broken)
     mine = [e for e, _ in entries if e.get("authority") == signed_in.operator.authority][-100:]
     mine.reverse()
     context = {

@@ -21,6 +21,7 @@ __all__ = [
     "COOKIE",
     "LANG_COOKIE",
     "NeedsSignIn",
+    "Refused",
     "accounts",
     "check_csrf",
     "form_body",
@@ -35,6 +36,14 @@ LANG_COOKIE = "hcert_lang"
 PRE_COOKIE = "hcert_signin"
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True), auto_reload=False)
+
+
+class Refused(ServiceError):
+    """Raised by :func:`require` for a signed-in person a page is not for: the app shows the console's error page."""
+
+    def __init__(self, code: str, message: str, signed_in: SignedIn | None) -> None:
+        super().__init__(code, message, 403)
+        self.signed_in = signed_in
 
 
 class NeedsSignIn(Exception):
@@ -75,9 +84,9 @@ def require(request: Request, *, admin: bool = False, allow_must_change: bool = 
     if signed_in.account.must_change and not allow_must_change:
         raise NeedsSignIn("/console/password")
     if signed_in.operator.authority is None:
-        raise ServiceError("forbidden", "the console is for an authority's people", 403)
+        raise Refused("forbidden", "the console is for an authority's people", None)
     if admin and signed_in.operator.role != "authority_admin":
-        raise ServiceError("forbidden", "this needs an authority admin", 403)
+        raise Refused("forbidden", "this needs an authority admin", signed_in)
     return signed_in
 
 

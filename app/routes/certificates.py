@@ -14,9 +14,10 @@ from pydantic import BaseModel, Field
 
 from issuer import EXAMPLE_WORKER
 
+from .. import pages
 from ..deps import Clock, MetricsDep, Service, Staff
 from ..headers import PRINT_CSP
-from ..pages import certificate_page, print_sheet
+from ..pages import SheetHeader
 from ..service import IssuingService, ServiceError
 from ..store import CertificateRecord
 
@@ -55,8 +56,23 @@ _APPLICATION_SCHEMA: dict[str, Any] = {
 }
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=128, description="Retrying with the same key never issues twice."),
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="A new random value per request, the same on every retry: a retry never issues twice. "
+        "Clients must send one (required when the server sets HCERT_REQUIRE_IDEMPOTENCY_KEY=1).",
+    ),
 ]
+
+
+def _require_key(service: IssuingService, key: str | None) -> None:
+    """Refuse an issuing request without ``Idempotency-Key`` when the server requires one."""
+    if key is None and service.settings.require_idempotency_key:
+        raise ServiceError(
+            "idempotency_key_required",
+            "send an Idempotency-Key header (a new random value per request, the same on each retry)",
+            400,
+        )
 
 
 class StatusChange(BaseModel):
@@ -101,6 +117,7 @@ async def issue_one(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Check eligibility and sign. 201 with id, token, QR text and image links; 422 naming every bad field."""
+    _require_key(service, idempotency_key)
     raw = await request.body()
     data = await run_in_threadpool(_parse_json, raw)
     if not isinstance(data, dict):
@@ -293,6 +310,7 @@ async def issue_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Check every row, issue the good ones, report each bad row by number and field. Up to 500 rows."""
+    _require_key(service, idempotency_key)
     raw = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/json"):
@@ -366,21 +384,27 @@ def qr_image(jti: str, fmt: Literal["png", "svg"], service: Service, operator: S
 
 
 @router.get("/certificates/{jti}/print", summary="Printable certificate page", response_class=HTMLResponse)
-def print_page(jti: str, service: Service, operator: Staff) -> HTMLResponse:
-    """Chinese first, English beside: QR, name, masked ID, issuer, validity, status."""
+def print_page(jti: str, request: Request, service: Service, operator: Staff) -> HTMLResponse:
+    """The certificate's card as the console prints it: attested facts, validity (UTC+8), how to verify, seal.
+
+    A revoked, suspended or withdrawn-key certificate prints as VOID / 作废 with the reason and no QR code.
+    """
     assert operator.authority is not None
     record = service.certificate(operator.authority, jti)
-    authority = service.store.get_authority(operator.authority)
-    assert authority is not None
-    svg, status = _printable(service, record)
-    return HTMLResponse(
-        certificate_page(record, authority, svg, status), headers={"Content-Security-Policy": PRINT_CSP}
-    )
+    return _printed(request, service, operator.authority, [record], None)
 
 
 @router.get("/batches/{batch}/print", summary="Print sheet of a whole batch", response_class=HTMLResponse)
-def batch_print(batch: Annotated[str, Path(max_length=64)], service: Service, operator: Staff) -> HTMLResponse:
-    """Every certificate of one issue request on one page, for the bus before it leaves."""
+def batch_print(
+    batch: Annotated[str, Path(max_length=64)],
+    request: Request,
+    service: Service,
+    operator: Staff,
+    plate: Annotated[str, Query(max_length=64, description="the bus's plate, shown in the sheet's header")] = "",
+    route: Annotated[str, Query(max_length=64, description="the route, shown in the sheet's header")] = "",
+    date: Annotated[str, Query(max_length=64, description="the departure date, shown in the sheet's header")] = "",
+) -> HTMLResponse:
+    """The bus sheet of one issue request (A4: header, manifest table in row order, four cards a page)."""
     assert operator.authority is not None
     # The batch index: the batch's ids in manifest order, however many certificates the authority has.
     found = (
@@ -390,18 +414,18 @@ def batch_print(batch: Annotated[str, Path(max_length=64)], service: Service, op
     chosen = [r for r in found if r is not None]
     if not chosen:
         raise ServiceError("batch_not_found", f"no batch {batch}", 404)
-    authority = service.store.get_authority(operator.authority)
+    header = SheetHeader(count=len(chosen), plate=plate.strip(), route=route.strip(), date=date.strip(), batch=batch)
+    return _printed(request, service, operator.authority, chosen, header)
+
+
+def _printed(
+    request: Request, service: IssuingService, code: str, records: list[CertificateRecord], header: SheetHeader | None
+) -> HTMLResponse:
+    authority = service.store.get_authority(code)
     assert authority is not None
-    return HTMLResponse(
-        print_sheet([(r, *_printable(service, r)) for r in chosen], authority, batch),
-        headers={"Content-Security-Policy": PRINT_CSP},
-    )
-
-
-def _printable(service: IssuingService, record: CertificateRecord) -> tuple[str | None, str]:
-    """Return ``(QR SVG, status shown)``: no QR for a certificate that devices refuse (withdrawn key)."""
-    status, _ = service.shown_status(record)
-    return (None if status == "key_withdrawn" else service.render(record, "svg").decode()), status
+    html = pages.print_page(service, authority, records, header=header)
+    accept = request.headers.get("accept-encoding", "")
+    return pages.print_response(html, accept_encoding=accept, headers={"Content-Security-Policy": PRINT_CSP})
 
 
 def _status_route(status: str, summary: str):  # type: ignore[no-untyped-def]

@@ -11,9 +11,22 @@ from fastapi.responses import PlainTextResponse
 from keys import KeyRingError
 
 from ..deps import MetricsDep, Service
+from ..problems import RETRY_AFTER
 from ..service import ServiceError
 
 router = APIRouter(tags=["operations"])
+
+_REASONS = {
+    "read_only": "the database is read-only",
+    "disk_full": "the disk holding the database is full",
+    "store_busy": "another process holds the database's write lock",
+    "io_error": "the database reports an I/O error",
+    "store_unreachable": "Redis does not answer",
+    "store_loading": "Redis is loading its data after a restart",
+    "appendonly_off": "Redis runs without an append-only file: a restart would lose acknowledged writes",
+    "store_emptied": "Redis lost its data (the store's marker key is gone)",
+    "cluster_down": "the Redis Cluster does not serve every slot",
+}
 
 
 @router.get("/healthz", summary="Liveness")
@@ -24,9 +37,22 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness")
 def readyz(service: Service) -> dict[str, str]:
-    """The store answers and every authority has an active key."""
-    if not service.store.ping():
-        raise ServiceError("store_unavailable", "the store does not answer", 503)
+    """A write can succeed now (the store's own probe) and every authority has an active key.
+
+    503 ``not_ready`` lists the store's reasons (``read_only``, ``disk_full``,
+    ``store_unreachable``, ...) in ``detail``, with ``Retry-After``.
+    """
+    reasons = service.store.readiness()
+    if service.settings.redis_accept_loss:
+        reasons = [r for r in reasons if r != "appendonly_off"]
+    if reasons:
+        raise ServiceError(
+            "not_ready",
+            "writes cannot succeed now: " + ", ".join(reasons),
+            503,
+            [{"code": r, "message": _REASONS.get(r, r)} for r in reasons],
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
     for authority in service.store.list_authorities():
         try:
             service.ring(authority.code).active()

@@ -17,9 +17,11 @@ from ._base import (
     IdempotencyRecord,
     NotFound,
     Operator,
+    OutcomeUnknown,
     Session,
     Store,
     StoreError,
+    StoreUnavailable,
 )
 
 __all__ = [
@@ -31,15 +33,23 @@ __all__ = [
     "IdempotencyRecord",
     "NotFound",
     "Operator",
+    "OutcomeUnknown",
     "Session",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "open_store",
 ]
 
 
-def open_store(kind: str, *, path: str | None = None, url: str | None = None) -> Store:
-    """Open the ``sqlite`` store at ``path`` or the ``redis`` store at ``url``."""
+def open_store(
+    kind: str, *, path: str | None = None, url: str | None = None, wait_replicas: int = 0, wait_ms: int = 100
+) -> Store:
+    """Open the ``sqlite`` store at ``path`` or the ``redis`` store at ``url``.
+
+    ``wait_replicas``/``wait_ms`` (Redis only): after each write, wait until that many
+    replicas have it (see :class:`app.store.redis.RedisStore`).
+    """
     if kind == "sqlite":
         from .sqlite import SqliteStore
 
@@ -49,5 +59,5 @@ def open_store(kind: str, *, path: str | None = None, url: str | None = None) ->
         from .redis import RedisStore
 
         assert url is not None
-        return RedisStore(url)
+        return RedisStore(url, wait_replicas=wait_replicas, wait_ms=wait_ms)
     raise ValueError(f"unknown store {kind!r}: use sqlite or redis")

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 __all__ = [
     "ALL_KINDS",
+    "NATIONAL_CHAIN",
+    "SINGLE_CHAIN",
     "Account",
     "AuditEvent",
     "AuditListener",
@@ -20,13 +22,20 @@ __all__ = [
     "IssueWrite",
     "NotFound",
     "Operator",
+    "OutcomeUnknown",
     "Session",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "chain_hash",
 ]
 
 GENESIS = "0" * 64
+
+#: The audit chain of the shared directory (authorities, operators, accounts) and of events of no authority.
+NATIONAL_CHAIN = "national"
+#: The one chain of a store that keeps a single log (SQLite; a Redis log written before chains were split).
+SINGLE_CHAIN = "all"
 
 
 class StoreError(Exception):
@@ -39,6 +48,22 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """A unique record exists already (authority, operator name, idempotency key)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or cannot write now (down, frozen, disk full, read-only).
+
+    Raised only when it is known that nothing was written: the API answers 503
+    ``store_unavailable`` with ``Retry-After``.
+    """
+
+
+class OutcomeUnknown(StoreError):
+    """A write was sent but its outcome is not known (connection lost before the reply).
+
+    It may have been committed. The API answers 503 ``outcome_unknown`` with
+    ``Retry-After``: retrying with the same Idempotency-Key is safe.
+    """
 
 
 #: Certificate kinds an authority may issue unless its scope says otherwise.
@@ -185,8 +210,8 @@ def chain_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-#: Told ``(seq, hash, time)`` of the newest audit entry after each committed write that appended to the log.
-AuditListener = Callable[[int, str, int], None]
+#: Told ``(chain, seq, hash, time)`` of the newest entry of a chain after each committed write that appended to it.
+AuditListener = Callable[[str, int, str, int], None]
 
 #: What an issue request writes: certificates, audit entries and its idempotency record.
 IssueWrite = tuple[list["CertificateRecord"], list["AuditEvent"], "IdempotencyRecord | None"]
@@ -304,20 +329,31 @@ class Store(Protocol):
     def status_lists(self, authority: str) -> list[int]: ...
 
     # -- audit -------------------------------------------------------------------
+    # The log is one or more hash chains, each numbered from 1: SQLite keeps one
+    # (``SINGLE_CHAIN``); Redis one per authority and ``NATIONAL_CHAIN``.
+
     #: Called after every committed write that appended audit entries (the service anchors the head).
     audit_listener: AuditListener | None
 
-    def audit_head(self) -> tuple[int, str]:
-        """Return the sequence number and hash of the newest audit entry (``(0, GENESIS)`` when empty)."""
+    #: Tells whether the deployment is new (no audit checkpoint yet); the service sets it. A
+    #: store that keeps a marker of its own existence (Redis) writes a missing marker only then.
+    new_deployment: Callable[[], bool] | None
+
+    def audit_chains(self) -> list[str]:
+        """Return the names of the chains that hold entries, sorted."""
         ...
 
-    def audit_hash(self, seq: int) -> str | None:
-        """Return the stored hash of audit entry ``seq``, or ``None`` when the log has no such entry."""
+    def audit_head(self, chain: str) -> tuple[int, str]:
+        """Return the sequence number and hash of the chain's newest entry (``(0, GENESIS)`` when empty)."""
+        ...
+
+    def audit_hash(self, chain: str, seq: int) -> str | None:
+        """Return the stored hash of entry ``seq`` of the chain, or ``None`` when it has no such entry."""
         ...
 
     def append_audit(self, events: list[AuditEvent]) -> None: ...
-    def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
-        """Yield ``(entry, stored hash)`` in order."""
+    def audit_entries(self, chain: str | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+        """Yield ``(entry, stored hash)`` of one chain in order (``None``: every chain, merged by time)."""
         ...
 
     # -- people's accounts and console sessions ---------------------------------------
@@ -341,8 +377,42 @@ class Store(Protocol):
         """End every session of an operator; return how many there were."""
         ...
 
+    # -- change signals --------------------------------------------------------------
+    def bump_generation(self, name: str) -> None:
+        """Add one to the shared counter ``name`` (every instance on this store sees it)."""
+        ...
+
+    def generation(self, name: str) -> int:
+        """Return the shared counter ``name`` (0 before its first bump); one cheap read."""
+        ...
+
+    # -- an authority's seal (printed on its certificates) ----------------------------
+    def set_seal(self, authority: str, png: bytes | None, audit: AuditEvent) -> None:
+        """Store (``None``: remove) the authority's seal image and append the audit entry, atomically."""
+        ...
+
+    def get_seal(self, authority: str) -> bytes | None:
+        """Return the authority's seal image (PNG), or ``None`` when it has none."""
+        ...
+
+    # -- refused applications (today's work in the console) -----------------------------
+    def add_refusals(self, authority: str, items: list[dict[str, Any]], *, at: int, keep: int) -> None:
+        """Note refused applications (JSON-able dicts) at ``at``; forget the authority's older than ``at - keep``."""
+        ...
+
+    def refusals(self, authority: str, *, since: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Return the refusals noted at ``since`` or later (newest first, at most ``limit``) and their count."""
+        ...
+
     # -- operations ----------------------------------------------------------------
     def ping(self) -> bool: ...
+    def readiness(self) -> list[str]:
+        """Return reason codes why a write cannot succeed now (empty: ready).
+
+        Never raises, and answers in bounded time (the store's own timeouts).
+        """
+        ...
+
     def close(self) -> None: ...
 
 

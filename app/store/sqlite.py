@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -15,6 +18,7 @@ from typing import Any
 
 from ._base import (
     GENESIS,
+    SINGLE_CHAIN,
     STATUS_VALUES,
     Account,
     AuditEvent,
@@ -26,12 +30,23 @@ from ._base import (
     IssueWrite,
     NotFound,
     Operator,
+    OutcomeUnknown,
     Session,
     StoreError,
+    StoreUnavailable,
     chain_hash,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["BUSY_TIMEOUT", "MIN_FREE_BYTES", "SqliteStore"]
+
+#: Seconds a write waits for another process's write lock before the store answers
+#: :class:`StoreUnavailable` (the API: 503 within a second).
+BUSY_TIMEOUT = 0.5
+#: Below this much free space on the database's file system, ``readiness()`` reports ``disk_full``.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+#: Extended result codes of a failed COMMIT after which the transaction may be durable all the
+#: same (the WAL frames were written, syncing them failed): the outcome is not known.
+_UNKNOWN_AFTER_COMMIT = frozenset({"SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC", "SQLITE_IOERR"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS authorities(
@@ -55,6 +70,7 @@ CREATE TABLE IF NOT EXISTS idempotency(
   authority TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, status_code INTEGER NOT NULL,
   body TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(authority, key));
 CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS write_probe(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS signin_failures(
   key TEXT NOT NULL, win INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(key, win)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS accounts(
@@ -64,6 +80,10 @@ CREATE TABLE IF NOT EXISTS sessions(
   id_hash TEXT PRIMARY KEY, operator TEXT NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL,
   last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_operator ON sessions(operator);
+CREATE TABLE IF NOT EXISTS generations(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS seals(authority TEXT PRIMARY KEY, png BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS refusals(authority TEXT NOT NULL, at INTEGER NOT NULL, item TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS refusals_time ON refusals(authority, at);
 """
 #: Columns added after the first release (added to an older database when it opens).
 _OPERATOR_COLUMNS = {"expires": "INTEGER", "last_used": "INTEGER"}
@@ -81,6 +101,27 @@ def _private_files(path: str) -> None:
             pass
 
 
+def _fault(e: sqlite3.Error) -> bool:
+    """Tell whether ``e`` is the database failing (busy, full, read-only, I/O, corrupt), not a bug or a constraint."""
+    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
+
+
+def _reason(e: sqlite3.Error) -> str:
+    """Return the readiness reason code for a failed write."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_READONLY"):
+        return "read_only"
+    if name == "SQLITE_FULL":
+        return "disk_full"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "store_busy"
+    return "io_error"
+
+
+def _describe(e: sqlite3.Error) -> str:
+    return f"{getattr(e, 'sqlite_errorname', None) or type(e).__name__}: {e}"
+
+
 def _scope_json(authority: Authority) -> str:
     return json.dumps({"kinds": list(authority.kinds), "regions": list(authority.regions or []) or None})
 
@@ -92,10 +133,24 @@ class SqliteStore:
         self.path = path
         self._lock = threading.RLock()
         self.audit_listener: AuditListener | None = None
+        self.new_deployment: Callable[[], bool] | None = None  # unused: SQLite keeps no marker
         self._pending_head: tuple[int, str, int] | None = None
-        _private_files(path)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA busy_timeout=30000")
+        #: The database could only be opened for reading (read-only file or file system):
+        #: reads work, every write raises :class:`StoreUnavailable`.
+        self.read_only = False
+        try:
+            _private_files(path)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not os.path.exists(path):
+                raise
+            self.read_only = True
+        target = f"file:{urllib.parse.quote(path)}?mode=ro" if self.read_only else path
+        self._db = sqlite3.connect(
+            target, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT, uri=self.read_only
+        )
+        self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        if self.read_only:
+            return
         # Several instances may open a new database at once. In WAL mode a statement that
         # read the schema before another instance changed it fails at once with "database
         # is locked" (the busy timeout does not apply to it): start over, a bounded number
@@ -131,24 +186,61 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """Run the body in one IMMEDIATE transaction; a failing database raises a :class:`StoreError`.
+
+        Busy, disk full, read-only and I/O errors before COMMIT roll the transaction
+        back: :class:`StoreUnavailable`, nothing written. A COMMIT that fails writing
+        the WAL is not committed either (its commit frame is the last one written and
+        SQLite ignores frames after the last valid commit frame); one that wrote it
+        but failed to sync it may be durable all the same: :class:`OutcomeUnknown`.
+        """
         with self._lock:
             self._pending_head = None
-            self._db.execute("BEGIN IMMEDIATE")
+            self._rollback()  # a transaction a failed ROLLBACK left open would refuse every BEGIN
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self._unavailable(e) from e
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
                 self._pending_head = None
+                if isinstance(exc, sqlite3.Error) and _fault(exc):
+                    raise self._unavailable(exc) from exc
                 raise
-            else:
+            try:
                 self._db.execute("COMMIT")
-                head, self._pending_head = self._pending_head, None
-                if head is not None and self.audit_listener is not None:
-                    self.audit_listener(*head)
+            except sqlite3.Error as e:
+                self._rollback()
+                self._pending_head = None
+                if getattr(e, "sqlite_errorname", "SQLITE_IOERR") in _UNKNOWN_AFTER_COMMIT:
+                    raise OutcomeUnknown(f"the database did not confirm the commit ({_describe(e)})") from e
+                raise self._unavailable(e) from e
+            head, self._pending_head = self._pending_head, None
+            if head is not None and self.audit_listener is not None:
+                self.audit_listener(SINGLE_CHAIN, *head)
+
+    def _rollback(self) -> None:
+        # After some errors SQLite has rolled the transaction back itself already.
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    @staticmethod
+    def _unavailable(e: sqlite3.Error) -> StoreUnavailable:
+        return StoreUnavailable(f"the database cannot write now ({_describe(e)}); nothing was written")
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                if _fault(e):
+                    raise StoreUnavailable(f"the database cannot be read now ({_describe(e)})") from e
+                raise
 
     # -- audit (inside a caller's transaction) -----------------------------------
     def _append(self, db: sqlite3.Connection, events: list[AuditEvent]) -> None:
@@ -166,11 +258,19 @@ class SqliteStore:
             # Told to the audit listener once the transaction commits.
             self._pending_head = (seq, prev, events[-1].time)
 
-    def audit_head(self) -> tuple[int, str]:
+    # One chain (SINGLE_CHAIN): a single writer gains nothing from splitting it.
+    def audit_chains(self) -> list[str]:
+        return [SINGLE_CHAIN] if self._read("SELECT 1 FROM audit LIMIT 1") else []
+
+    def audit_head(self, chain: str) -> tuple[int, str]:
+        if chain != SINGLE_CHAIN:
+            return 0, GENESIS
         rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
-    def audit_hash(self, seq: int) -> str | None:
+    def audit_hash(self, chain: str, seq: int) -> str | None:
+        if chain != SINGLE_CHAIN:
+            return None
         rows = self._read("SELECT hash FROM audit WHERE seq = ?", (seq,))
         return str(rows[0][0]) if rows else None
 
@@ -178,7 +278,9 @@ class SqliteStore:
         with self._tx() as db:
             self._append(db, events)
 
-    def audit_entries(self) -> Iterator[tuple[dict[str, Any], str]]:
+    def audit_entries(self, chain: str | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+        if chain not in (None, SINGLE_CHAIN):
+            return
         for entry, digest in self._read("SELECT entry, hash FROM audit ORDER BY seq"):
             yield json.loads(entry), digest
 
@@ -530,11 +632,83 @@ class SqliteStore:
         with self._tx() as db:
             return db.execute("DELETE FROM sessions WHERE operator = ?", (operator,)).rowcount
 
+    # -- change signals --------------------------------------------------------------
+    def bump_generation(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO generations(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+
+    def generation(self, name: str) -> int:
+        rows = self._read("SELECT value FROM generations WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
+
+    def set_seal(self, authority: str, png: bytes | None, audit: AuditEvent) -> None:
+        with self._tx() as db:
+            if png is None:
+                db.execute("DELETE FROM seals WHERE authority = ?", (authority,))
+            else:
+                db.execute(
+                    "INSERT INTO seals VALUES (?, ?) ON CONFLICT(authority) DO UPDATE SET png = excluded.png",
+                    (authority, png),
+                )
+            self._append(db, [audit])
+
+    def get_seal(self, authority: str) -> bytes | None:
+        rows = self._read("SELECT png FROM seals WHERE authority = ?", (authority,))
+        return bytes(rows[0][0]) if rows else None
+
+    def add_refusals(self, authority: str, items: list[dict[str, Any]], *, at: int, keep: int) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO refusals VALUES (?, ?, ?)",
+                [(authority, at, json.dumps(item, ensure_ascii=False)) for item in items],
+            )
+            db.execute("DELETE FROM refusals WHERE authority = ? AND at < ?", (authority, at - keep))
+
+    def refusals(self, authority: str, *, since: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        rows = self._read(
+            "SELECT item FROM refusals WHERE authority = ? AND at >= ? ORDER BY at DESC, rowid DESC LIMIT ?",
+            (authority, since, limit),
+        )
+        count = self._read("SELECT count(*) FROM refusals WHERE authority = ? AND at >= ?", (authority, since))
+        return [json.loads(r[0]) for r in rows], int(count[0][0])
+
     def ping(self) -> bool:
         try:
             return self._read("SELECT 1") == [(1,)]
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError):
             return False
+
+    def readiness(self) -> list[str]:
+        """Return why a write cannot succeed now (empty: ready); never raises.
+
+        ``read_only`` (the database opened read-only, or a write says so), ``disk_full``
+        (under :data:`MIN_FREE_BYTES` free, or a write says so), ``store_busy`` (another
+        process held the write lock for :data:`BUSY_TIMEOUT`), ``io_error`` (any other
+        failure of the probe). The probe is a real write: one row replaced and
+        committed (synced) in its own transaction, outside the audit log.
+        """
+        if self.read_only:
+            return ["read_only"]
+        reasons = []
+        if self.path != ":memory:":
+            try:
+                if shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free < MIN_FREE_BYTES:
+                    reasons.append("disk_full")
+            except OSError:
+                reasons.append("io_error")
+        try:
+            with self._tx() as db:
+                db.execute("INSERT OR REPLACE INTO write_probe(id, at) VALUES (1, ?)", (int(time.time()),))
+        except StoreError as e:
+            reason = _reason(e.__cause__) if isinstance(e.__cause__, sqlite3.Error) else "io_error"
+            if reason not in reasons:
+                reasons.append(reason)
+        except Exception:  # a probe reports, it never raises
+            reasons.append("io_error")
+        return reasons
 
     def close(self) -> None:
         with self._lock:

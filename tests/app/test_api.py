@@ -343,4 +343,39 @@ def test_audit_records_every_action_without_personal_data(app_client):
     assert WORKER["resident_id"] not in text and WORKER["name"] not in text and cert["token"] not in text
     from app.audit import verify_chain
 
-    assert verify_chain(entries).ok
+    store = app_client.service.store
+    assert all(verify_chain(store.audit_entries(chain)).ok for chain in store.audit_chains())
+
+
+def test_idempotency_key_required_when_the_server_says_so(app_client):
+    # By default a request without a key is served (older clients keep working).
+    assert app_client.post("/v1/certificates", json=WORKER).status_code == 201
+    settings = app_client.service.settings
+    app_client.service.settings = dataclasses.replace(settings, require_idempotency_key=True)
+    try:
+        is_problem(app_client.post("/v1/certificates", json=WORKER), 400, "idempotency_key_required")
+        is_problem(
+            app_client.post("/v1/certificates/batch", json={"applications": [WORKER]}), 400, "idempotency_key_required"
+        )
+        first = app_client.post("/v1/certificates", json=WORKER, headers={"Idempotency-Key": "k-1"})
+        again = app_client.post("/v1/certificates", json=WORKER, headers={"Idempotency-Key": "k-1"})
+        assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert first.json()["id"] == again.json()["id"]
+    finally:
+        app_client.service.settings = settings
+
+
+def test_readyz_says_why_a_write_cannot_succeed(app_client, monkeypatch):
+    store = app_client.service.store
+    monkeypatch.setattr(store, "readiness", lambda: ["disk_full"])
+    body = is_problem(app_client.get("/readyz"), 503, "not_ready")
+    assert [e["code"] for e in body["errors"]] == ["disk_full"] and "disk" in body["errors"][0]["message"]
+    assert app_client.get("/readyz").headers["Retry-After"]
+    monkeypatch.setattr(store, "readiness", lambda: ["appendonly_off"])
+    is_problem(app_client.get("/readyz"), 503, "not_ready")
+    settings = app_client.service.settings
+    app_client.service.settings = dataclasses.replace(settings, redis_accept_loss=True)
+    try:
+        assert app_client.get("/readyz").json() == {"status": "ready"}
+    finally:
+        app_client.service.settings = settings

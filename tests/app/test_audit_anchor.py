@@ -23,8 +23,11 @@ class Deployment:
         from app.service import IssuingService, data_path
         from app.settings import Settings
         from app.store import open_store
+        from app.store._base import SINGLE_CHAIN
 
         self.kind = kind
+        # The chain the tests attack: SQLite's one chain, or the authority's chain in Redis.
+        self.chain = SINGLE_CHAIN if kind == "sqlite" else "510321"
         self.data = tmp_path / "data"
         self.data.mkdir()
         self.flags = ["--data-dir", str(self.data), "--store", kind]
@@ -58,7 +61,21 @@ class Deployment:
 
     # -- what an attacker with the database alone can do --------------------------------
     def entries(self):
-        return list(self.service.store.audit_entries())
+        return list(self.service.store.audit_entries(self.chain))
+
+    def intact(self, anchored_to=None, newer=0):
+        """What `hcert audit verify` prints for an intact log whose attacked chain is anchored up to ``anchored_to``."""
+        n = len(self.entries())
+        note = f"; the {newer} newest not yet anchored" if newer else ""
+        if self.kind == "sqlite":
+            return f"audit chain intact: {n} entries, anchored up to entry {n - newer}{note}\n"
+        total = len(list(self.service.store.audit_entries()))
+        chains = len(self.service.store.audit_chains())
+        return f"audit chain intact: {total} entries in {chains} chains, {total - newer} anchored{note}\n"
+
+    @property
+    def anchor(self):
+        return self.service.audit_anchors.for_chain(self.chain)
 
     def replace_log(self, entries):
         """Write ``entries`` as the whole log, with a freshly computed, self-consistent chain."""
@@ -81,10 +98,11 @@ class Deployment:
             import redis
 
             r = redis.Redis.from_url(self.url)
-            r.delete("hcert:audit")
+            key = f"hcert:{{{self.chain}}}:audit"
+            r.delete(key)
             for e, h in rows:
-                r.rpush("hcert:audit", json.dumps([e, h], ensure_ascii=False, sort_keys=True))
-            r.set("hcert:audit:head", f"{len(rows)} {prev}")
+                r.rpush(key, json.dumps([e, h], ensure_ascii=False, sort_keys=True))
+            r.set(key + ":head", f"{len(rows)} {prev}")
             r.close()
 
 
@@ -105,12 +123,12 @@ def _fails_in_one_line(code, out, err, *words):
 
 def test_an_untouched_log_verifies_and_is_anchored_to_its_last_entry(deployment, capsys):
     n = len(deployment.entries())
-    assert n >= 6
-    checkpoint = deployment.service.audit_anchor.load()
+    assert n >= 4
+    checkpoint = deployment.anchor.load()
     assert checkpoint is not None and checkpoint.seq == n
-    assert (checkpoint.seq, checkpoint.head) == deployment.service.store.audit_head()
+    assert (checkpoint.seq, checkpoint.head) == deployment.service.store.audit_head(deployment.chain)
     code, out, _ = deployment.hcert(capsys, "audit", "verify")
-    assert code == 0 and out == f"audit chain intact: {n} entries, anchored up to entry {n}\n"
+    assert code == 0 and out == deployment.intact()
 
 
 @pytest.mark.parametrize("cut", [1, 3])
@@ -137,8 +155,8 @@ def test_later_writes_and_audit_checkpoint_do_not_hide_a_damaged_tail(deployment
         deployment.replace_log([*entries[:-1], {**entries[-1], "detail": {"reason": "nothing to see"}}])
     s = deployment.service
     op, _ = s.create_operator("510321", "second clerk", "operator", actor="admin", now=NOW)
-    _, body, _ = s.issue("510321", [WORKER, WORKER], operator=op, now=NOW)
-    assert len(json.loads(body)["issued"]) == 2  # the service keeps working
+    _, body, _ = s.issue("510321", [WORKER, WORKER, WORKER], operator=op, now=NOW)
+    assert len(json.loads(body)["issued"]) == 3  # the service keeps working
     assert len(deployment.entries()) > len(entries)
     assert "checkpoint not moved" in caplog.text
     _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "rewritten")
@@ -163,13 +181,13 @@ def test_emptying_the_log_is_detected(deployment, capsys):
 def test_a_missing_or_forged_checkpoint_is_detected(deployment, capsys):
     from keys import generate_signing_key, sign_compact
 
-    path = deployment.service.audit_anchor.path
+    path = deployment.anchor.path
     good = path.read_text()
     path.unlink()
     _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "no signed checkpoint")
     # The attacker cuts the log and signs a matching checkpoint with a key of their own.
     deployment.replace_log([e for e, _ in deployment.entries()[:-2]])
-    seq, head = deployment.service.store.audit_head()
+    seq, head = deployment.service.store.audit_head(deployment.chain)
     from hcert_verifier import json_compact
 
     forged = sign_compact(
@@ -188,17 +206,29 @@ def test_entries_after_the_checkpoint_are_reported_and_can_be_anchored(deploymen
 
     store = deployment.service.store
     store.audit_listener = None  # as if the checkpoint could not be written (a full disk)
-    store.append_audit([AuditEvent(1, "t", None, "test.note", "x", {})])
+    store.append_audit([AuditEvent(1, "t", "510321", "test.note", "x", {})])
     n = len(deployment.entries())
     code, out, _ = deployment.hcert(capsys, "audit", "verify")
-    assert (
-        code == 0
-        and out == f"audit chain intact: {n} entries, anchored up to entry {n - 1}; the 1 newest not yet anchored\n"
-    )
+    assert code == 0 and out == deployment.intact(newer=1)
     code, out, _ = deployment.hcert(capsys, "audit", "checkpoint")
     assert code == 0 and f"written at entry {n}" in out
     code, out, _ = deployment.hcert(capsys, "audit", "verify")
-    assert code == 0 and out.endswith(f"anchored up to entry {n}\n")
+    assert code == 0 and out == deployment.intact()
+
+
+def test_a_redis_that_restarted_empty_fails_against_the_anchor(request, tmp_path, capsys):
+    """Every chain's checkpoint outlives the data: an emptied Redis is entries deleted, never "intact: 0 entries"."""
+    import redis
+
+    deployment = Deployment("redis", tmp_path, request)
+    deployment.populate()
+    code, out, _ = deployment.hcert(capsys, "audit", "verify")
+    assert code == 0 and " 2 chains" in out
+    redis.Redis.from_url(deployment.url).flushall()
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "entries were deleted")
+    code, out, err = deployment.hcert(capsys, "audit", "checkpoint")
+    assert code == 1 and "no checkpoint written" in err
+    deployment.service.store.close()
 
 
 def test_the_checkpoint_moves_forward_only_from_a_log_that_holds_its_entry(tmp_path):
@@ -230,3 +260,32 @@ def test_the_checkpoint_only_moves_forward(tmp_path):
     assert anchor.load().seq == 5
     assert anchor.write(6, "c" * 64, at=3)
     assert anchor.load().head == "c" * 64
+
+
+def test_an_emptied_redis_stays_not_ready_until_the_operator_accepts_it(request, tmp_path, capsys):
+    """Another instance or an `hcert` command opening the emptied store does not make it ready again."""
+    import redis
+
+    from app.service import IssuingService
+    from app.settings import Settings
+    from app.store import open_store
+
+    deployment = Deployment("redis", tmp_path, request)
+    deployment.populate()
+    first = deployment.service.store
+    assert first.readiness() == []
+    admin = redis.Redis.from_url(deployment.url)
+    admin.flushall()  # what a restart without an append-only file leaves
+    settings = Settings(data_dir=deployment.data, store="redis", redis_url=deployment.url)
+    second = IssuingService(settings, open_store("redis", url=deployment.url))  # a second worker, a restart
+    _fails_in_one_line(*deployment.hcert(capsys, "audit", "verify"), "entries were deleted")
+    try:
+        assert first.readiness() == ["store_emptied"]
+        assert second.store.readiness() == ["store_emptied"]
+        # The operator accepts the empty store on purpose (docs/OPERATIONS.md): the marker key.
+        admin.set("hcert:store", "accepted")
+        assert first.readiness() == [] and second.store.readiness() == []
+    finally:
+        admin.close()
+        second.store.close()
+        first.close()

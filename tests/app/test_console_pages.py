@@ -159,3 +159,8 @@ def test_stored_xss_in_text_fields_is_escaped(clerk):
     page = clerk.get("/console/issue")
     r = clerk.post("/console/issue", data=worker_form(page.text, name=XSS, resident_id=XSS))
     assert r.status_code == 422 and "<script>alert(1)</script>" not in r.text
+
+
+def test_a_sheet_of_more_than_120_certificates_is_refused_not_cut(clerk):
+    r = clerk.get("/console/sheet", params={"ids": ",".join(f"c{i:03d}" for i in range(121))})
+    assert r.status_code == 422 and 'data-code="too_many_certificates"' in r.text and "最多 120 份" in r.text

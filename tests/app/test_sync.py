@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -25,8 +26,15 @@ def test_sync_then_verify_offline_then_revocation_arrives(server, tmp_path):
     roots = data / "root" / "roots.json"
     first = hv("sync", url, "--roots", str(roots), "--data-dir", str(device))
     assert first.returncode == 0 and "updated" in first.stdout, first.stderr
+    bundle = httpx.get(f"{url}/v1/bundle", headers={"Accept-Encoding": "identity"})
+    gzipped = httpx.get(f"{url}/v1/bundle", headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    # What came over the wire: the gzipped body and its status line and headers, not the bundle's length.
+    fetched = int(re.search(r"fetched (\d+) bytes in 1 responses", first.stdout).group(1))
+    assert gzipped.num_bytes_downloaded < fetched < len(bundle.content)
     again = hv("sync", url, "--data-dir", str(device))
     assert again.returncode == 0 and "unchanged" in again.stdout
+    assert int(re.search(r"fetched (\d+) bytes", again.stdout).group(1)) < gzipped.num_bytes_downloaded  # 304: no body
     h = {"Authorization": f"Bearer {operator_credential(data, 'clerk')}"}
     worker = {**WORKER, "resident_since": date.fromordinal(date.today().toordinal() - 30).isoformat()}
     cert = httpx.post(f"{url}/v1/certificates", json=worker, headers=h).json()

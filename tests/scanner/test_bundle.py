@@ -134,3 +134,35 @@ def test_a_rolled_back_bundle_is_refused_and_a_revocation_stays(scan_server, chr
     assert shown_version(page) == newer
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
     context.close()
+
+
+def test_the_first_open_says_syncing_until_the_bundle_is_in(scan_server, chromium):
+    """A new device: while the first sync runs the bundle line says so (not "no bundle"), then shows the bundle."""
+    url, _ = scan_server
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    held = []
+    context.route("**/v1/bundle", lambda route: held.append(route))  # answered when the test lets it through
+    page = context.new_page()
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-ready='1']")
+    wait_until(page, "() => document.getElementById('trust').dataset.state === 'syncing'")
+    assert "正在同步信任包" in page.inner_text("#trust")
+    assert "尚未同步" not in page.inner_text("#trust")
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_selector("body[data-sync='ok']")
+    assert page.get_attribute("#trust", "data-state") == "fresh"
+    context.close()
+
+
+def test_the_first_open_offline_says_there_is_no_bundle(scan_server, chromium):
+    """With the server out of reach and nothing stored, the line says there is no bundle yet (no endless "syncing")."""
+    url, _ = scan_server
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    context.route("**/v1/bundle", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("#trust", "data-state") == "none"
+    assert "尚未同步信任包" in page.inner_text("#trust")
+    context.close()

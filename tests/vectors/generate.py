@@ -1377,7 +1377,203 @@ def bundle_cases(
     )
     for name, (description, text) in tampered.items():
         add(name, description, valid=False, code="bundle_invalid", bundle=text)
+    number_cases(w, add)
     return out
+
+
+HUGE = 10**30
+
+
+def _respelled(token: str, key: SigningKey, *edits: tuple[str, str]) -> str:
+    """Return ``token`` signed again by ``key`` with JSON members spelt as given.
+
+    Each edit ``(name, text)`` replaces the value of the first integer member
+    ``name`` with ``text`` (``10.0``, ``1e1``, ``-0``, a 31-digit integer):
+    spellings ``json_compact`` never writes, signed as a server could sign them.
+    """
+    import re
+
+    header_segment, payload_segment, _ = token.split(".")
+    header = json.loads(b64url_decode(header_segment, "header"))
+    raw = b64url_decode(payload_segment, "payload")
+    text = (zlib.decompress(raw, -15) if header.get("zip") == "DEF" else raw).decode()
+    for name, value in edits:
+        text, n = re.subn(rf'"{name}":-?[0-9]+(?=[,}}])', f'"{name}":{value}', text, count=1)
+        assert n == 1, (name, text[:300])
+    body = text.encode()
+    if header.get("zip") == "DEF":
+        body = deflate(body)
+    signing_input = f"{header_segment}.{b64url_encode(body)}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
+
+
+def number_cases(w: BundleWorld, add: Any) -> None:
+    """Bundle vectors: every integer member of the trust material spelt as a JSON float
+    (``10.0``, ``1e1``), as ``-0`` and as an integer beyond 2**53. A float is not an
+    integer (FORMAT.md: integers; ``type(x) is int``), whatever its value; ``-0`` is the
+    integer 0; an integer has no upper bound in the format."""
+
+    def bundle_with(*edits: tuple[str, str], **kw: Any) -> str:
+        return envelope(w.trust_list(), _respelled(w.bundle(**kw)[1], w.signer, *edits))
+
+    def trust_with(*edits: tuple[str, str]) -> str:
+        return w.bundle(trust=_respelled(w.trust_list(), w.root, *edits))[0]
+
+    def rules_with(*edits: tuple[str, str]) -> str:
+        return w.bundle(rules=[_respelled(w.rules(), w.rules_key, *edits)])[0]
+
+    def status_with(*edits: tuple[str, str]) -> str:
+        return w.bundle(lists=[_respelled(w.status(), w.a, *edits)])[0]
+
+    invalid = "bundle_invalid"
+    cases: list[tuple[str, str, str, str]] = [
+        ("bundle-version-integral-float", "the bundle's version is 10.0", bundle_with(("version", "10.0")), invalid),
+        ("bundle-version-exponent", "the bundle's version is 1e1", bundle_with(("version", "1e1")), invalid),
+        (
+            "bundle-version-negative-zero",
+            "the bundle's version is -0: the integer 0",
+            bundle_with(("version", "-0")),
+            "ok",
+        ),
+        ("bundle-version-huge", f"the bundle's version is {HUGE}", bundle_with(("version", str(HUGE))), "ok"),
+        (
+            "bundle-issued-at-integral-float",
+            "the bundle's issued_at is a float of an integral value",
+            bundle_with(("issued_at", f"{BUNDLE_ISSUED}.0")),
+            invalid,
+        ),
+        (
+            "bundle-expires-exponent",
+            "the bundle's expires is spelt with an exponent",
+            bundle_with(("expires", f"{BUNDLE_ISSUED + DAY}e0")),
+            invalid,
+        ),
+        (
+            "bundle-issued-at-huge",
+            f"the bundle is issued at {HUGE} and expires a day later: an integer, far in the future",
+            bundle_with(("issued_at", str(HUGE)), ("expires", str(HUGE + DAY))),
+            "bundle_issued_in_future",
+        ),
+        (
+            "bundle-expires-huge",
+            f"the bundle expires at {HUGE}: valid far longer than 7 days",
+            bundle_with(("expires", str(HUGE))),
+            "bundle_validity_too_long",
+        ),
+        (
+            "bundle-pairing-version-integral-float",
+            "the bundle names its trust list's version as 3.0",
+            envelope(w.trust_list(), _pairing_float(w)),
+            invalid,
+        ),
+        (
+            "trust-list-version-integral-float",
+            "the trust list's version is 3.0",
+            trust_with(("version", "3.0")),
+            invalid,
+        ),
+        ("trust-list-version-huge", f"the trust list's version is {HUGE}", trust_with(("version", str(HUGE))), "ok"),
+        (
+            "trust-list-issued-at-exponent",
+            "the trust list's issued_at is spelt with an exponent",
+            trust_with(("issued_at", f"{T0}e0")),
+            invalid,
+        ),
+        (
+            "trust-list-expires-integral-float",
+            "the trust list's expires is a float of an integral value",
+            trust_with(("expires", f"{TRUST_LIST_EXPIRES}.0")),
+            invalid,
+        ),
+        (
+            "trust-list-expires-huge",
+            f"the trust list expires at {HUGE}: valid far longer than 92 days",
+            trust_with(("expires", str(HUGE))),
+            "trust_list_validity_too_long",
+        ),
+        (
+            "key-not-before-integral-float",
+            "a key's not_before is a float of an integral value",
+            trust_with(("not_before", f"{T0 - 30 * DAY}.0")),
+            invalid,
+        ),
+        (
+            "key-not-before-text",
+            "a key's not_before is a string",
+            trust_with(("not_before", f'"{T0 - 30 * DAY}"')),
+            invalid,
+        ),
+        (
+            "key-not-before-negative-zero",
+            "a key's not_before is -0: the integer 0",
+            trust_with(("not_before", "-0")),
+            "ok",
+        ),
+        (
+            "key-not-before-huge",
+            f"a key's not_before is {HUGE}: it signs nothing dated before",
+            trust_with(("not_before", str(HUGE))),
+            "key_not_valid_at_issue",
+        ),
+        (
+            "rules-version-integral-float",
+            "province 44's rules have version 2.0",
+            rules_with(("version", "2.0")),
+            invalid,
+        ),
+        ("rules-version-huge", f"province 44's rules have version {HUGE}", rules_with(("version", str(HUGE))), "ok"),
+        ("rules-hours-integral-float", "a rule's hours is 336.0", rules_with(("hours", "336.0")), invalid),
+        ("rules-hours-exponent", "a rule's hours is 3.36e2", rules_with(("hours", "3.36e2")), invalid),
+        (
+            "status-list-version-integral-float",
+            "the status list's version is 4.0",
+            status_with(("version", "4.0")),
+            invalid,
+        ),
+        ("status-list-version-huge", f"the status list's version is {HUGE}", status_with(("version", str(HUGE))), "ok"),
+        (
+            "status-list-iat-exponent",
+            "the status list's iat is spelt with an exponent",
+            status_with(("iat", f"{T0}e0")),
+            invalid,
+        ),
+        ("status-list-exp-huge", f"the status list's exp is {HUGE}", status_with(("exp", str(HUGE))), "ok"),
+        ("status-list-bits-integral-float", "the status list's bits is 2.0", status_with(("bits", "2.0")), invalid),
+        ("status-list-bits-true", "the status list's bits is true", status_with(("bits", "true")), invalid),
+    ]
+    for name, description, text, code in cases:
+        add(name, description, valid=code == "ok", code=code, bundle=text)
+    trailing = _status_with_trailing_data(w)
+    add(
+        "status-list-trailing-data",
+        "the status list's lst is a zlib stream followed by one more byte",
+        valid=False,
+        code=invalid,
+        bundle=w.bundle(lists=[trailing])[0],
+    )
+
+
+def _pairing_float(w: BundleWorld) -> str:
+    """A bundle token whose trust_list pairing spells the trust list's version 3 as 3.0."""
+    token = w.bundle()[1]
+    header_segment, payload_segment, _ = token.split(".")
+    text = zlib.decompress(b64url_decode(payload_segment, "payload"), -15).decode()
+    pairing = '"trust_list":{"version":3,'
+    assert pairing in text, text[:300]
+    text = text.replace(pairing, '"trust_list":{"version":3.0,')
+    signing_input = f"{header_segment}.{b64url_encode(deflate(text.encode()))}"
+    return f"{signing_input}.{b64url_encode(w.signer.sign(signing_input.encode('ascii')))}"
+
+
+def _status_with_trailing_data(w: BundleWorld) -> str:
+    """Authority 510321's list 0 with one byte after its zlib stream, signed by its key."""
+    token = w.status()
+    header_segment, payload_segment, _ = token.split(".")
+    claims = json.loads(b64url_decode(payload_segment, "payload"))
+    lst = b64url_decode(claims["status_list"]["lst"], "lst")
+    claims["status_list"]["lst"] = b64url_encode(lst + b"\x00")
+    signing_input = f"{header_segment}.{b64url_encode(json_compact(claims))}"
+    return f"{signing_input}.{b64url_encode(w.a.sign(signing_input.encode('ascii')))}"
 
 
 def _der(r: int, s: int) -> bytes:

@@ -41,7 +41,7 @@ from hcert_verifier import (
 )
 from hcert_verifier.bundle import sha256_text
 from hcert_verifier.state import DeviceState, admit
-from hcert_verifier.sync import SyncError, check_url, sync
+from hcert_verifier.sync import SyncError, check_url, sync, sync_parts
 from issuer import STATUS_LIST_SIZE, Issuer, StatusBits, parse_application, sign_status_list
 from keys import SigningKey, generate_signing_key, sign_compact
 from tests.conftest import NOW, WORKER
@@ -563,6 +563,12 @@ class _Slow(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(200 * 1024 * 1024))
             self.end_headers()
             return
+        if self.mode == "short":  # a Content-Length, then less than that and the connection closed
+            self.send_header("Content-Length", "1000")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b'{"format": ')
+            return
         if self.mode == "endless":
             self.end_headers()
             try:
@@ -599,6 +605,14 @@ def test_sync_has_a_total_deadline(world, device, slow_server):
     url = f"http://127.0.0.1:{slow_server.server_address[1]}"
     with pytest.raises(SyncError, match="deadline"):
         sync(url, data_dir=device.dir, timeout=1.0, at=T0)
+
+
+@pytest.mark.parametrize("fetch", [sync, sync_parts])
+def test_sync_refuses_an_answer_cut_short(world, device, slow_server, fetch):
+    _Slow.mode = "short"
+    url = f"http://127.0.0.1:{slow_server.server_address[1]}"
+    with pytest.raises(SyncError, match="before the whole"):
+        fetch(url, data_dir=device.dir, at=T0)
 
 
 def test_sync_caps_the_size(world, device, slow_server, monkeypatch):

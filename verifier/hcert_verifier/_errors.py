@@ -37,6 +37,8 @@ __all__ = [
     "MalformedToken",
     "NotYetValid",
     "OutOfScope",
+    "PartMismatch",
+    "PartMissing",
     "PayloadTooLarge",
     "RejectedByRules",
     "Revoked",
@@ -84,6 +86,18 @@ class BundleError(TrustError):
     """The offline bundle is missing, malformed or not signed by a pinned root."""
 
     code = "bundle_invalid"
+
+
+class PartMissing(BundleError):
+    """A part an index names is not at hand (the server did not have it)."""
+
+    code = "part_missing"
+
+
+class PartMismatch(BundleError):
+    """A part's bytes do not match the SHA-256 address the index names it by."""
+
+    code = "part_mismatch"
 
 
 class BundleRollback(BundleError):

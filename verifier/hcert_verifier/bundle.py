@@ -30,14 +30,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._codec import b64url_decode, b64url_encode, inflate, json_object
-from ._errors import BundleError, BundleValidityTooLong, HcertError, TrustError, TrustListValidityTooLong
+from ._errors import (
+    BundleError,
+    BundleValidityTooLong,
+    HcertError,
+    PartMismatch,
+    PartMissing,
+    TrustError,
+    TrustListValidityTooLong,
+)
 from ._jwk import KID_LENGTH, kid_for, public_key_from_jwk
 from ._jws import check_header, split_token, verify_es256
 from .rules import RuleSet
@@ -47,15 +56,20 @@ from .trust import TrustedKey, index_keys
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_TYP",
+    "INDEX_FORMAT",
+    "INDEX_TYP",
     "MAX_BUNDLE_VALIDITY",
     "MAX_TRUST_LIST_VALIDITY",
+    "PACK_FORMAT",
     "RULES_TYP",
+    "SHARD_FORMAT",
     "STALE_AFTER",
     "TRUST_LIST_TYP",
     "Authority",
     "Bundle",
     "load_roots",
     "open_signed",
+    "part_address",
 ]
 
 BUNDLE_TYP = "hcert-bundle"
@@ -76,6 +90,19 @@ MAX_TRUST_LIST_VALIDITY = 92 * 86400
 MAX_BUNDLE = 64 * 1024 * 1024
 #: Largest trust list token, and its largest inflated payload.
 MAX_TRUST_LIST = 8 * 1024 * 1024
+#: The index of parts (docs/FORMAT.md section 7.4): its envelope's and payload's ``format``,
+#: its ``typ``, and the ``format`` of a shard manifest.
+INDEX_FORMAT = "hcert-index/1"
+INDEX_TYP = "hcert-index"
+SHARD_FORMAT = "hcert-shard/1"
+#: The ``format`` of a pack: an index with every part it names, in one body (a first sync).
+PACK_FORMAT = "hcert-pack/1"
+#: Largest index envelope, and largest part (a trust list is the largest kind).
+MAX_INDEX = 1024 * 1024
+MAX_PART = MAX_TRUST_LIST
+#: Most parts one index may name (rules, shards and status lists together).
+MAX_PARTS = 65536
+_INDEX_ENVELOPE = frozenset({"format", "trust_list", "index"})
 _ENVELOPE = frozenset({"format", "trust_list", "bundle"})
 _HEADER = frozenset({"alg", "kid", "typ", "zip"})
 
@@ -157,6 +184,55 @@ def sha256_text(text: str) -> str:
     return b64url_encode(hashlib.sha256(text.encode("ascii")).digest())
 
 
+def part_address(data: bytes) -> str:
+    """Return a part's address: the unpadded base64url SHA-256 of its bytes (43 characters)."""
+    return b64url_encode(hashlib.sha256(data).digest())
+
+
+#: Returns the bytes of each part asked for, by address (all of them at once, so that a
+#: device can fetch them in parallel); raises :class:`PartMissing` when one is not at hand.
+PartSource = Callable[[Sequence[str]], Mapping[str, bytes]]
+
+
+def is_address(text: object) -> bool:
+    """Whether ``text`` is a part address: 43 base64url characters (and so never a path)."""
+    return isinstance(text, str) and _ADDRESS.fullmatch(text) is not None
+
+
+_ADDRESS = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _part_texts(parts: PartSource, addresses: Sequence[Any], what: str, spent: list[int]) -> list[str]:
+    """Get parts and check each against its address; return them as text, in order.
+
+    ``spent`` carries the bytes taken so far by one index: all its parts together
+    are held to :data:`MAX_BUNDLE`, as a bundle is.
+    """
+    for address in addresses:
+        if not is_address(address):
+            raise BundleError(f"{what} is not named by a 43-character SHA-256 address")
+    if len(addresses) > MAX_PARTS:
+        raise BundleError(f"an index names more than {MAX_PARTS} parts")
+    got = parts(list(dict.fromkeys(addresses)))
+    out = []
+    for address in addresses:
+        data = got.get(address)
+        if data is None:
+            raise PartMissing(f"{what} {address} is not at hand")
+        if len(data) > MAX_PART:
+            raise PartMismatch(f"{what} ({address}) is larger than {MAX_PART} bytes")
+        spent[0] += len(data)
+        if spent[0] > MAX_BUNDLE:
+            raise BundleError(f"the parts of an index hold more than {MAX_BUNDLE} bytes")
+        if part_address(data) != address:
+            raise PartMismatch(f"{what} does not match its address {address}")
+        try:
+            out.append(data.decode("ascii"))
+        except UnicodeDecodeError as e:
+            raise BundleError(f"{what} ({address}) is not ASCII") from e
+    return out
+
+
 @dataclass(frozen=True)
 class Authority:
     """An issuing authority as the trust list describes it."""
@@ -204,6 +280,10 @@ class Bundle:
     withdrawn: frozenset[str] = field(default=frozenset())
     rule_versions: dict[str, Versioned] = field(repr=False, default_factory=dict)
     status_versions: dict[str, Versioned] = field(repr=False, default_factory=dict)
+    #: ``hcert-bundle/2`` (one file) or ``hcert-index/1`` (an index of parts); each has its own version counter.
+    format: str = BUNDLE_FORMAT
+    #: The addresses of the parts an index named (trust list, rules, shard manifests, status lists).
+    parts: frozenset[str] = field(repr=False, default=frozenset())
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -215,14 +295,62 @@ class Bundle:
         bundle signer of that trust list, then its payload; the pairing of the
         two; each rules object and status list. Nothing unsigned is inflated.
         """
+        return _wrapped(lambda: cls._load(envelope, roots))
+
+    @classmethod
+    def from_index(cls, envelope: str | bytes, parts: PartSource, roots: Sequence[Mapping[str, Any]]) -> Bundle:
+        """Verify an index envelope and the parts it names against pinned ``roots``; raise :class:`BundleError`.
+
+        ``parts(addresses)`` returns the bytes of each part by address (raising
+        :class:`PartMissing` when one is not at hand); each is checked against its address
+        (:class:`PartMismatch`). Order (``docs/FORMAT.md`` section 7.4): envelope
+        shape; the trust list part by its address, signed by a pinned root; the
+        index signature by a bundle signer of it, then its payload; the pairing;
+        rules and shard manifests by address; each status list by address; then
+        the checks of section 7.1 steps 6 and 7 on each.
+        """
+        return _wrapped(lambda: cls._load_index(envelope, parts, roots))
+
+    @classmethod
+    def _load_index(cls, envelope: str | bytes, parts: PartSource, roots: Sequence[Mapping[str, Any]]) -> Bundle:
+        if not isinstance(envelope, (str, bytes)) or len(envelope) > MAX_INDEX:
+            raise BundleError("an index is an hcert-index/1 envelope of at most 1 MB")
         try:
-            return cls._load(envelope, roots)
-        except BundleError:
-            raise
-        except HcertError as e:
-            raise BundleError(f"{e.code}: {e.reason}") from e
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise BundleError(f"the bundle is malformed ({type(e).__name__})") from e
+            data = envelope.encode("ascii") if isinstance(envelope, str) else envelope
+            unverified_envelope = json_object(data, "index envelope")
+        except (UnicodeEncodeError, HcertError) as e:
+            raise BundleError("an index is a JSON hcert-index/1 envelope") from e
+        if set(unverified_envelope) != _INDEX_ENVELOPE or unverified_envelope["format"] != INDEX_FORMAT:
+            raise BundleError(f"an index envelope has exactly format ({INDEX_FORMAT!r}), trust_list and index")
+        token = unverified_envelope["index"]
+        if not isinstance(token, str):
+            raise BundleError("the envelope's index is a compact JWS string")
+        # The trust list by its address (checked), then as in a bundle.
+        spent = [0]
+        (trust_token,) = _part_texts(parts, [unverified_envelope["trust_list"]], "the trust list", spent)
+        named: set[str] = {unverified_envelope["trust_list"]}
+
+        def items(payload: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+            rules_addresses, shard_addresses = payload.get("rules"), payload.get("shards")
+            if not isinstance(rules_addresses, list) or not isinstance(shard_addresses, list):
+                raise BundleError("index rules and shards are lists of addresses")
+            texts = _part_texts(parts, rules_addresses + shard_addresses, "a rules or shard part", spent)
+            rules, manifests = texts[: len(rules_addresses)], texts[len(rules_addresses) :]
+            list_addresses: list[Any] = []
+            for address, text in zip(shard_addresses, manifests, strict=True):
+                manifest = json_object(text.encode("ascii"), "shard")
+                if set(manifest) != {"format", "status_lists"} or manifest["format"] != SHARD_FORMAT:
+                    raise BundleError(f"shard {address} is not an {SHARD_FORMAT} manifest")
+                if not isinstance(manifest["status_lists"], list):
+                    raise BundleError(f"shard {address} status_lists is not a list")
+                list_addresses += manifest["status_lists"]
+            lists: list[Any] = _part_texts(parts, list_addresses, "a status list part", spent)
+            named.update(rules_addresses, shard_addresses, list_addresses)
+            return rules, lists
+
+        bundle = cls._verified(data, trust_token, token, roots, typ=INDEX_TYP, fmt=INDEX_FORMAT, items=items)
+        bundle.parts = frozenset(named)
+        return bundle
 
     @classmethod
     def _load(cls, envelope: str | bytes, roots: Sequence[Mapping[str, Any]]) -> Bundle:
@@ -238,6 +366,30 @@ class Bundle:
         trust_token, token = unverified_envelope["trust_list"], unverified_envelope["bundle"]
         if not isinstance(trust_token, str) or not isinstance(token, str):
             raise BundleError("the envelope's trust_list and bundle are compact JWS strings")
+
+        def items(payload: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+            rules, lists = payload.get("rules") or [], payload.get("status_lists") or []
+            if not isinstance(rules, list):
+                raise BundleError("bundle rules must be a list")
+            if not isinstance(lists, list):
+                raise BundleError("bundle status_lists must be a list")
+            return rules, lists
+
+        return cls._verified(data, trust_token, token, roots, typ=BUNDLE_TYP, fmt=BUNDLE_FORMAT, items=items)
+
+    @classmethod
+    def _verified(
+        cls,
+        data: bytes,
+        trust_token: str,
+        token: str,
+        roots: Sequence[Mapping[str, Any]],
+        *,
+        typ: str,
+        fmt: str,
+        items: Callable[[dict[str, Any]], tuple[list[Any], list[Any]]],
+    ) -> Bundle:
+        """Steps 2 to 7 of docs/FORMAT.md section 7.1, for a bundle or an index (``items`` gives rules and lists)."""
         # 1. The trust list, by a pinned root.
         trust = open_signed(
             trust_token,
@@ -249,9 +401,9 @@ class Bundle:
         trust_version, trust_expires = check_trust_list_times(trust)
         # 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
         signers = _keys_by_kid(trust.get("bundle_signers") or [], "bundle signers")
-        payload = open_signed(token, signers, typ=BUNDLE_TYP, what="bundle")
-        if payload.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"the bundle payload's format is not {BUNDLE_FORMAT!r}")
+        payload = open_signed(token, signers, typ=typ, what="bundle" if typ == BUNDLE_TYP else "index")
+        if payload.get("format") != fmt:
+            raise BundleError(f"the signed payload's format is not {fmt!r}")
         for name in ("version", "issued_at", "expires"):
             if type(payload.get(name)) is not int or payload[name] < 0:
                 raise BundleError(f"bundle {name} must be a non-negative integer")
@@ -264,7 +416,11 @@ class Bundle:
         # The bundle names the trust list it was made with, so a trust list cannot be swapped beside it.
         pairing = payload.get("trust_list")
         trust_digest = sha256_text(trust_token)
-        if not isinstance(pairing, dict) or pairing != {"version": trust_version, "sha256": trust_digest}:
+        if (
+            not isinstance(pairing, dict)
+            or type(pairing.get("version")) is not int
+            or pairing != {"version": trust_version, "sha256": trust_digest}
+        ):
             raise BundleError("the bundle does not name the trust list beside it (version and sha256)")
         authorities, keys = cls._authorities(trust)
         # The bundle signer may withdraw keys between two trust lists (never add any).
@@ -290,12 +446,13 @@ class Bundle:
             digest=sha256_text(token),
             trust_list_digest=trust_digest,
             withdrawn=withdrawn,
+            format=fmt,
         )
+        rule_items, status_items = items(payload)
         # 3. Rules, each by its province's rule key.
         rule_signers = trust.get("rule_signers") or {}
-        rule_items = payload.get("rules") or []
-        if not isinstance(rule_signers, dict) or not isinstance(rule_items, list):
-            raise BundleError("rule_signers is an object and rules a list")
+        if not isinstance(rule_signers, dict):
+            raise BundleError("rule_signers is an object")
         for item in rule_items:
             province = _unverified_province(item)
             opened = open_signed(
@@ -317,9 +474,6 @@ class Bundle:
             bundle._rules[province] = ruleset
             bundle.rule_versions[province] = Versioned(ruleset.version, sha256_text(item))
         # 4. Status lists, each by a key of its own authority (never a withdrawn one).
-        status_items = payload.get("status_lists") or []
-        if not isinstance(status_items, list):
-            raise BundleError("bundle status_lists must be a list")
         for item in status_items:
             try:
                 lst = StatusList.from_token(item, _UsableKeys(bundle))
@@ -357,6 +511,9 @@ class Bundle:
                 )
                 for k in entry["keys"]:
                     public_key = public_key_from_jwk(k)
+                    for name in ("not_before", "not_after"):
+                        if k.get(name) is not None and type(k[name]) is not int:
+                            raise BundleError(f"trust list authority {authority.id}: key {name} must be an integer")
                     keys.append(
                         TrustedKey(
                             kid=str(k["kid"]),
@@ -414,6 +571,17 @@ class Bundle:
     def status_list_count(self) -> int:
         """Return how many status lists the bundle carries."""
         return len(self._status)
+
+
+def _wrapped(load: Callable[[], Bundle]) -> Bundle:
+    try:
+        return load()
+    except BundleError:
+        raise
+    except HcertError as e:
+        raise BundleError(f"{e.code}: {e.reason}") from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BundleError(f"the bundle is malformed ({type(e).__name__})") from e
 
 
 class _UsableKeys:

@@ -98,12 +98,12 @@ def _bundle(args: argparse.Namespace) -> Bundle | None:
         return Bundle.from_file(args.bundle, _roots(args))
     if args.jwks or _default_jwks():
         return None
-    from .sync import BUNDLE_FILE
+    from .sync import load_synced
 
-    path = _data_dir(args) / BUNDLE_FILE
-    if not path.exists():
+    synced = load_synced(_data_dir(args), _roots(args))
+    if synced is None:
         raise _UsageError("no trust source: run `hcert-verify sync URL --roots FILE`, or give --bundle or --jwks")
-    return Bundle.from_file(path, _roots(args))
+    return synced
 
 
 def _trust(args: argparse.Namespace) -> tuple[TrustSource, StatusLists | None]:
@@ -154,7 +154,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from .sync import check_url, sync
+    from .sync import check_url, sync, sync_parts
 
     data_dir = _data_dir(args)
     pinned = data_dir / "roots.json"
@@ -163,7 +163,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         check_url(args.url, allow_http=args.allow_http)
         if not (data_dir / "roots.json").exists():
             raise _UsageError(f"no pinned roots in {data_dir}: give --roots FILE (the national root public keys)")
-        outcome = sync(args.url, data_dir=data_dir, allow_http=args.allow_http, timeout=args.deadline)
+        fetch = sync_parts if args.parts else sync
+        outcome = fetch(args.url, data_dir=data_dir, allow_http=args.allow_http, timeout=args.deadline)
     except HcertError as e:
         # A refused bundle (its own code) or an unreachable server: the device keeps what it has.
         print(f"hcert-verify: {e.diagnostics()}; the last good bundle is kept", file=sys.stderr)
@@ -178,8 +179,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     b = outcome.bundle
     state = "updated" if outcome.changed else "unchanged"
     print(
-        f"bundle {b.version} {state}: {len(b.authorities)} authorities, {b.status_list_count} status lists, "
-        f"rules for {len(b.provinces)} provinces; expires {dt.datetime.fromtimestamp(b.expires, dt.UTC).isoformat()}"
+        f"{'index' if args.parts else 'bundle'} {b.version} {state}: {len(b.authorities)} authorities, "
+        f"{b.status_list_count} status lists, rules for {len(b.provinces)} provinces; "
+        f"expires {dt.datetime.fromtimestamp(b.expires, dt.UTC).isoformat()}; "
+        f"fetched {outcome.bytes_fetched} bytes in {outcome.responses} responses"
     )
     return EXIT_VALID
 
@@ -250,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync_p.add_argument("--data-dir", help="data folder (default: $HCERT_HOME or ~/.local/share/hcert)")
     sync_p.add_argument(
         "--allow-http", action="store_true", help="allow plain http to a non-loopback server (default: https only)"
+    )
+    sync_p.add_argument(
+        "--parts",
+        action="store_true",
+        help="fetch the index of parts (/v1/index) and only the parts this device lacks, not the whole bundle",
     )
     sync_p.add_argument("--deadline", type=float, default=60.0, help="total seconds the sync may take (default: 60)")
     sync_p.set_defaults(func=_cmd_sync)

@@ -36,7 +36,7 @@ from ._errors import (
     WithdrawalDropped,
 )
 from ._files import locked, write_atomic
-from .bundle import Bundle, Versioned
+from .bundle import INDEX_FORMAT, Bundle, Versioned
 
 __all__ = ["STATE_FORMAT", "DeviceState", "admit", "check_fresh"]
 
@@ -78,6 +78,8 @@ class DeviceState:
     """
 
     bundle: dict[str, Any] | None = None
+    #: The accepted index of parts (``hcert-index/1``): its own version counter, like ``bundle``.
+    index: dict[str, Any] | None = None
     trust_list: dict[str, Any] | None = None
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     status_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -105,6 +107,7 @@ class DeviceState:
                 raise ValueError(raw.get("format"))
             return cls(
                 bundle=raw.get("bundle"),
+                index=raw.get("index"),
                 trust_list=raw.get("trust_list"),
                 rules=dict(raw.get("rules") or {}),
                 status_lists=dict(raw.get("status_lists") or {}),
@@ -118,6 +121,7 @@ class DeviceState:
         body = {
             "format": STATE_FORMAT,
             "bundle": self.bundle,
+            "index": self.index,
             "trust_list": self.trust_list,
             "rules": self.rules,
             "status_lists": self.status_lists,
@@ -139,9 +143,10 @@ class DeviceState:
 
         An identical bundle (same version, same content) passes.
         """
-        _compare("bundle", Versioned(bundle.version, bundle.digest), self.bundle, BundleRollback)
-        if self.bundle is not None and bundle.issued_at < self.bundle.get("issued_at", 0):
-            raise BundleRollback("the bundle is issued before the bundle the device accepted")
+        what, held = ("index", self.index) if bundle.format == INDEX_FORMAT else ("bundle", self.bundle)
+        _compare(what, Versioned(bundle.version, bundle.digest), held, BundleRollback)
+        if held is not None and bundle.issued_at < held.get("issued_at", 0):
+            raise BundleRollback(f"the {what} is issued before the {what} the device accepted")
         _compare(
             "trust list",
             Versioned(bundle.trust_list_version, bundle.trust_list_digest),
@@ -161,7 +166,11 @@ class DeviceState:
 
     def record(self, bundle: Bundle) -> None:
         """Remember a bundle as accepted (call :meth:`check` first)."""
-        self.bundle = {"version": bundle.version, "issued_at": bundle.issued_at, "digest": bundle.digest}
+        accepted = {"version": bundle.version, "issued_at": bundle.issued_at, "digest": bundle.digest}
+        if bundle.format == INDEX_FORMAT:
+            self.index = accepted
+        else:
+            self.bundle = accepted
         self.trust_list = {"version": bundle.trust_list_version, "digest": bundle.trust_list_digest}
         for province, versioned in bundle.rule_versions.items():
             self.rules[province] = {"version": versioned.version, "digest": versioned.digest}
@@ -177,13 +186,19 @@ def admit(data_dir: Path, bundle: Bundle, *, now: int, leeway: int, store: bytes
     """Check a bundle against the device state and, if it passes, record it (and write ``store``).
 
     Under the state lock: freshness (:func:`check_fresh`), versions
-    (:meth:`DeviceState.check`), then the bundle file (``bundle.json``) and the
-    state are replaced. Raises the specific :class:`BundleError` or :class:`BundleExpired`.
+    (:meth:`DeviceState.check`), then the bundle file (``bundle.json``, or
+    ``index.json`` for an index, the other one removed) and the state are
+    replaced. Raises the specific :class:`BundleError` or :class:`BundleExpired`.
     """
     check_fresh(bundle, now=now, leeway=leeway)
     with DeviceState.locked(data_dir) as state:
         state.check(bundle)
         if store is not None:
-            write_atomic(data_dir / "bundle.json", store)
+            # One of the two is in force: the file last accepted (an index's parts are stored before).
+            name, other = (
+                ("index.json", "bundle.json") if bundle.format == INDEX_FORMAT else ("bundle.json", "index.json")
+            )
+            write_atomic(data_dir / name, store)
+            (data_dir / other).unlink(missing_ok=True)
         state.record(bundle)
         state.write(data_dir)

@@ -132,13 +132,18 @@ class StatusList:
         if key_issuer is not None and key_issuer != iss:
             raise TrustError("status list is signed by another authority's key")
         body = claims.get("status_list")
-        if not isinstance(body, dict) or body.get("bits") not in (1, 2) or not isinstance(body.get("lst"), str):
+        if (
+            not isinstance(body, dict)
+            or type(body.get("bits")) is not int
+            or body["bits"] not in (1, 2)
+            or not isinstance(body.get("lst"), str)
+        ):
             raise TrustError("status_list must hold bits (1 or 2) and lst")
         try:
             d = zlib.decompressobj()
             data = d.decompress(b64url_decode(body["lst"], "status list"), MAX_LIST_BYTES)
-            if d.unconsumed_tail or not d.eof:
-                raise TrustError("status list is too large or truncated")
+            if d.unconsumed_tail or not d.eof or d.unused_data:
+                raise TrustError("status list is too large, truncated or followed by other data")
         except (zlib.error, HcertError) as e:
             raise TrustError("status list lst is not base64url zlib data") from e
         exp, version = claims.get("exp"), claims.get("version")

@@ -3,6 +3,7 @@
 (function () {
   var form = document.getElementById("manifest");
   var csrf = form.dataset.csrf, partRows = Number(form.dataset.part), en = form.dataset.lang === "en";
+  var SHEET = Number(form.dataset.sheet);
   var M = window.HCERT_MESSAGES || {};
   var state = { file: "", columns: [], rows: [], issued: {}, refused: {} };
   function t(zh, e) { return en ? e : zh; }
@@ -54,11 +55,20 @@
     document.getElementById("download").hidden = !bad;
     document.getElementById("resubmit").hidden = !bad;
     var printLink = document.getElementById("print");
+    document.querySelectorAll("a[data-more-sheet]").forEach(function (a) { a.remove(); });
     if (done && done + bad === total) {
       var ids = [];
       for (var line = 2; line < total + 2; line++) if (state.issued[line]) ids.push(state.issued[line]);
-      var q = new URLSearchParams({ ids: ids.join(","), plate: form.plate.value, route: form.route.value, date: form.date.value });
-      printLink.href = "/console/sheet?" + q.toString();
+      // A sheet has at most SHEET certificates: a longer manifest prints as several sheets, in order.
+      var sheets = Math.ceil(ids.length / SHEET);
+      for (var n = 0; n < sheets; n++) {
+        var q = new URLSearchParams({ ids: ids.slice(n * SHEET, (n + 1) * SHEET).join(","), plate: form.plate.value,
+          route: form.route.value, date: form.date.value });
+        var a = n === 0 ? printLink : printLink.cloneNode(true);
+        a.href = "/console/sheet?" + q.toString();
+        if (sheets > 1) a.textContent = printLink.dataset.label + " " + (n + 1) + "/" + sheets;
+        if (n > 0) { a.removeAttribute("id"); a.setAttribute("data-more-sheet", String(n + 1)); printLink.parentNode.insertBefore(a, document.getElementById("download")); }
+      }
       printLink.hidden = false;
     } else printLink.hidden = true;
   }
@@ -108,6 +118,9 @@
   });
   document.getElementById("resubmit").addEventListener("click", function () {
     var b = this; b.disabled = true;
+    // Until the fixed rows are through, no sheet link: a click now would print the first pass only.
+    document.getElementById("print").hidden = true;
+    document.querySelectorAll("a[data-more-sheet]").forEach(function (a) { a.remove(); });
     issue(Object.keys(state.refused).map(Number).sort(function (a, c) { return a - c; }))
       .catch(function () {}).then(function () { b.disabled = false; });
   });

@@ -7,6 +7,7 @@ import { addLog, clearLog, countSince, readLog } from "./store";
 import { loadStored, pinnedRoots, sync, SyncError } from "./sync";
 import * as hcert from "./verifier";
 import { Bundle, STALE_AFTER, unmaskDisplay, Verifier, type Result } from "./verifier";
+import { measured, stepMs } from "./verifier/bundle";
 import type { JsonObject } from "./verifier/codec";
 
 declare global {
@@ -21,11 +22,13 @@ declare global {
       readyMs: number | null;
       /** The last sync that brought a new bundle: fetch, verify, store. */
       syncMs: number | null;
+      /** The last run of each step of syncing, loading and reopening a bundle (ms). */
+      steps: Record<string, number>;
     };
   }
 }
 window.hcert = hcert;
-window.hcertTimings = { frameToVerdictMs: [], decodeMs: [], readyMs: null, syncMs: null };
+window.hcertTimings = { frameToVerdictMs: [], decodeMs: [], readyMs: null, syncMs: null, steps: stepMs };
 
 const PROVINCES: Record<string, string> = {
   "11": "北京 Beijing", "12": "天津 Tianjin", "13": "河北 Hebei", "14": "山西 Shanxi", "15": "内蒙古 Inner Mongolia",
@@ -44,6 +47,8 @@ let bundle: Bundle | null = null;
 let verifier: Verifier | null = null;
 let camera: CameraLoop | null = null;
 let syncProblem: string | null = null;
+/** A sync is under way (on the first open there is no bundle yet: say so, not "not synced"). */
+let syncing = false;
 let lastText = "";
 let lastTextAt = 0;
 let hideTimer = 0;
@@ -118,6 +123,11 @@ function renderTrust(): void {
   const box = $("trust");
   const text = $("trust-text");
   box.className = "trust";
+  if (bundle === null && syncing && syncProblem === null) {
+    text.textContent = t("syncing");
+    box.dataset.state = "syncing";
+    return;
+  }
   if (bundle === null) {
     box.classList.add("bad");
     text.textContent = t("noBundle");
@@ -291,9 +301,11 @@ async function resync(): Promise<void> {
   if (roots === null) roots = await pinnedRoots();
   if (roots === null) {
     syncProblem = "no roots";
+    syncing = false;
     renderTrust();
     return;
   }
+  syncing = true;
   try {
     const started = performance.now();
     const fresh = await sync(roots, bundle);
@@ -306,6 +318,7 @@ async function resync(): Promise<void> {
   } catch (e) {
     syncProblem = e instanceof SyncError ? e.message : String(e);
   }
+  syncing = false;
   renderTrust();
   if (camera === null) $("status").textContent = bundle ? t("ready") : t("noBundle");
   document.body.dataset.sync = syncProblem === null ? "ok" : "failed";
@@ -339,6 +352,14 @@ async function toggleCamera(): Promise<void> {
     $("status").textContent = t("cameraError", e instanceof Error ? e.name : String(e));
   }
   renderTexts();
+}
+
+/** Compile the QR decoder and register the service worker (which caches the page for offline use). */
+function install(): void {
+  prepareDecoder();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("./sw.js", { scope: "./" }).catch(() => undefined);
+  }
 }
 
 async function main(): Promise<void> {
@@ -385,21 +406,25 @@ async function main(): Promise<void> {
     await renderLog();
   });
 
+  const opening = performance.now();
+  // The first sync starts right after this; until it ends, no bundle means "syncing".
+  syncing = navigator.onLine;
   roots = await pinnedRoots();
+  measured("roots", opening);
   setBundle(await loadStored());
   document.body.dataset.ready = "1";
   window.hcertTimings.readyMs = performance.now();
-  // The decoder's WebAssembly (1 MB) compiles after the page is ready, not before.
-  prepareDecoder();
-  $("status").textContent = bundle ? t("ready") : t("noBundle");
-
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("./sw.js", { scope: "./" }).catch(() => undefined);
-  }
+  $("status").textContent = bundle ? t("ready") : syncing ? t("syncing") : t("noBundle");
+  // The decoder's WebAssembly (1 MB) compiles and the service worker caches the page's
+  // files after the page is ready; on a first open, after the first sync, which they
+  // would otherwise share the phone's CPU with (a scan cannot be verified before it).
+  const installNow = bundle !== null;
+  if (installNow) install();
   window.addEventListener("online", () => void resync());
   window.setInterval(() => void resync(), 10 * 60 * 1000);
   window.setInterval(renderTrust, 60 * 1000);
   await resync();
+  if (!installNow) install();
   if (new URLSearchParams(location.search).has("camera")) await toggleCamera();
 }
 

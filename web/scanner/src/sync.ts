@@ -6,7 +6,7 @@
  */
 
 import { Bundle, BundleError } from "./verifier";
-import { sha256Text, type BundleSnapshot } from "./verifier/bundle";
+import { measured, sha256Text, type BundleSnapshot } from "./verifier/bundle";
 import { check, emptyState, record, type StoredState } from "./verifier/state";
 import type { JsonObject } from "./verifier/codec";
 import { getValue, putValues } from "./store";
@@ -51,7 +51,11 @@ export async function pinnedRoots(): Promise<JsonObject[] | null> {
  */
 export async function loadStored(): Promise<Bundle | null> {
   try {
-    const bundle = Bundle.fromSnapshot(await getValue<BundleSnapshot>("bundle"));
+    let t = performance.now();
+    const stored = await getValue<BundleSnapshot>("bundle");
+    t = measured("stored-read", t);
+    const bundle = Bundle.fromSnapshot(stored);
+    t = measured("stored-rebuild", t);
     const state = await getValue<StoredState>("state");
     if (bundle === null || (state?.bundle && bundle.version < state.bundle.version)) return null;
     return bundle;
@@ -72,6 +76,7 @@ export class SyncError extends Error {
 
 /** Fetch, verify, check against the highest accepted versions, store. Returns the bundle now in force. */
 export async function sync(roots: JsonObject[], current: Bundle | null): Promise<Bundle> {
+  let t = performance.now();
   let text: string;
   try {
     const response = await fetch("../v1/bundle", {
@@ -84,6 +89,7 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
     if (e instanceof SyncError) throw e;
     throw new SyncError("cannot reach the server");
   }
+  t = measured("fetch", t);
   // The same bundle again: nothing to verify or store.
   if (current !== null && (await quickDigest(text)) === current.digest) return current;
   let bundle: Bundle;
@@ -93,6 +99,7 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
     if (e instanceof BundleError) throw new SyncError(`the new bundle does not verify (${e.reason})`, e.code);
     throw new SyncError(`the new bundle does not verify (${String(e)})`, "bundle_invalid");
   }
+  t = measured("verify", t);
   if (current !== null && bundle.digest === current.digest) return current;
   const state = (await getValue<StoredState>("state")) ?? emptyState();
   try {
@@ -101,6 +108,8 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
     if (e instanceof BundleError) throw new SyncError(e.reason, e.code);
     throw e;
   }
+  t = measured("state-check", t);
   await putValues({ bundle: bundle.snapshot(), state: record(state, bundle), roots: bundle.roots });
+  measured("store", t);
   return bundle;
 }

@@ -5,9 +5,23 @@
  * Anything that fails refuses the whole bundle.
  */
 
-import { b64urlDecode, b64urlEncode, inflate, isObject, jsonObject, utf8, type Json, type JsonObject } from "./codec";
+import {
+  b64urlDecode,
+  b64urlEncode,
+  inflate,
+  intDiff,
+  isInt,
+  isNonNegativeInt,
+  isObject,
+  jsonObject,
+  jsonObjectText,
+  utf8,
+  type Int,
+  type Json,
+  type JsonObject,
+} from "./codec";
 import { BundleError, TrustError, VerificationError } from "./errors";
-import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyMembers } from "./jwk";
+import { KID_LENGTH, kidFor, PublicKey, publicKeyFromJwk, publicKeyOnCurve } from "./jwk";
 import { checkHeader, splitToken, verifyEs256 } from "./jws";
 import { RuleSet } from "./rules";
 import { StatusList, type StatusListParts, type StatusSource } from "./status";
@@ -28,11 +42,21 @@ export const MAX_BUNDLE_VALIDITY = 7 * 86400;
 export const MAX_TRUST_LIST_VALIDITY = 92 * 86400;
 const HEADER = ["alg", "kid", "typ", "zip"];
 
+/** How long the last run of each step of loading and storing a bundle took (ms), for the benchmark. */
+export const stepMs: Record<string, number> = {};
+
+/** Record that `step` ran from `since` until now; return now. */
+export function measured(step: string, since: number): number {
+  const now = performance.now();
+  stepMs[step] = now - since;
+  return now;
+}
+
 async function keysByKid(jwks: Json | undefined, what: string): Promise<Map<string, PublicKey>> {
   const out = new Map<string, PublicKey>();
   for (const jwk of Array.isArray(jwks) ? jwks : []) {
     const key = await publicKeyFromJwk(jwk);
-    const kid = await kidFor(key);
+    const kid = kidFor(key);
     const named = (jwk as JsonObject)["kid"];
     if (named !== undefined && named !== kid) throw new BundleError(`${what}: kid ${String(named)} is not its key's`);
     out.set(kid, key);
@@ -104,22 +128,22 @@ function baseUrl(value: Json | undefined): string {
  * Check a trust list payload's version, issued_at and expires; return [version, expires].
  * expires must be later than issued_at and at most MAX_TRUST_LIST_VALIDITY after it.
  */
-export function checkTrustListTimes(trust: JsonObject): [number, number] {
+export function checkTrustListTimes(trust: JsonObject): [Int, number] {
   for (const name of ["version", "issued_at", "expires"]) {
-    const value = trust[name];
-    // Integers within 2**53 (a larger one is no time this century).
-    if (typeof value !== "number" || value < 0) throw new BundleError(`trust list ${name} must be a non-negative integer`);
+    if (!isNonNegativeInt(trust[name])) throw new BundleError(`trust list ${name} must be a non-negative integer`);
   }
-  const issuedAt = trust["issued_at"] as number;
-  const expires = trust["expires"] as number;
-  if (expires <= issuedAt) throw new BundleError("trust list expires before it is issued");
-  if (expires - issuedAt > MAX_TRUST_LIST_VALIDITY) {
+  const issuedAt = trust["issued_at"] as Int;
+  const expires = trust["expires"] as Int;
+  // Exactly, in case either is beyond 2**53; then kept as a number (the same order: far future).
+  const validity = intDiff(expires, issuedAt);
+  if (validity <= 0n) throw new BundleError("trust list expires before it is issued");
+  if (validity > BigInt(MAX_TRUST_LIST_VALIDITY)) {
     throw new BundleError(
-      `trust list is valid ${expires - issuedAt} s; at most ${MAX_TRUST_LIST_VALIDITY} s`,
+      `trust list is valid ${validity} s; at most ${MAX_TRUST_LIST_VALIDITY} s`,
       "trust_list_validity_too_long",
     );
   }
-  return [trust["version"] as number, expires];
+  return [trust["version"] as Int, Number(expires)];
 }
 
 /** Return the base64url SHA-256 of a token (how a device tells one bundle from another). */
@@ -136,10 +160,10 @@ export async function sha256Text(text: string): Promise<string> {
 export interface BundleSnapshot {
   readonly format: "hcert-scanner-bundle/1";
   readonly digest: string;
-  readonly version: number;
+  readonly version: Int;
   readonly issuedAt: number;
   readonly expires: number;
-  readonly trustListVersion: number;
+  readonly trustListVersion: Int;
   readonly trustListExpires: number;
   readonly roots: JsonObject[];
   readonly authorities: Authority[];
@@ -150,17 +174,17 @@ export interface BundleSnapshot {
 
 /** The version of one signed object and a digest of its content (what the device remembers). */
 export interface Versioned {
-  readonly version: number;
+  readonly version: Int;
   readonly digest: string;
 }
 
 /** A verified bundle: trust source, status source and rule book of the device. */
 export class Bundle implements TrustSource, StatusSource, BundleView {
   private constructor(
-    readonly version: number,
+    readonly version: Int,
     readonly issuedAt: number,
     readonly expires: number,
-    readonly trustListVersion: number,
+    readonly trustListVersion: Int,
     /** When the root-signed trust list stops being usable (Unix seconds). */
     readonly trustListExpires: number,
     readonly roots: JsonObject[],
@@ -252,9 +276,10 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
    * the pairing of the two; each rules object and status list.
    */
   private static async loadEnvelope(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
+    let t = performance.now();
     let envelope: JsonObject;
     try {
-      envelope = jsonObject(utf8(text), "bundle envelope");
+      envelope = jsonObjectText(text, "bundle envelope");
     } catch {
       throw new BundleError("a bundle is a JSON hcert-bundle/2 envelope");
     }
@@ -276,22 +301,22 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       MAX_TRUST_LIST,
     );
     const [trustVersion, trustExpires] = checkTrustListTimes(trust);
+    t = measured("trust-list", t);
     // 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
     const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    t = measured("bundle-payload", t);
     if (payload["format"] !== BUNDLE_FORMAT) throw new BundleError(`the bundle payload's format is not '${BUNDLE_FORMAT}'`);
     for (const name of ["version", "issued_at", "expires"]) {
-      const value = payload[name];
-      if (typeof value !== "number" || value < 0) throw new BundleError(`bundle ${name} must be a non-negative integer`);
+      if (!isNonNegativeInt(payload[name])) throw new BundleError(`bundle ${name} must be a non-negative integer`);
     }
-    const issuedAt = payload["issued_at"] as number;
-    const expires = payload["expires"] as number;
-    if (expires <= issuedAt) throw new BundleError("bundle expires before it is issued");
-    if (expires - issuedAt > MAX_BUNDLE_VALIDITY) {
-      throw new BundleError(
-        `bundle is valid ${expires - issuedAt} s; at most ${MAX_BUNDLE_VALIDITY} s`,
-        "bundle_validity_too_long",
-      );
+    // Exactly, in case either is beyond 2**53; then kept as numbers (the same order: far future).
+    const validity = intDiff(payload["expires"] as Int, payload["issued_at"] as Int);
+    if (validity <= 0n) throw new BundleError("bundle expires before it is issued");
+    if (validity > BigInt(MAX_BUNDLE_VALIDITY)) {
+      throw new BundleError(`bundle is valid ${validity} s; at most ${MAX_BUNDLE_VALIDITY} s`, "bundle_validity_too_long");
     }
+    const issuedAt = Number(payload["issued_at"]);
+    const expires = Number(payload["expires"]);
     // The bundle names the trust list it was made with, so a trust list cannot be swapped beside it.
     const pairing = payload["trust_list"];
     const trustDigest = await sha256Text(trustToken);
@@ -314,7 +339,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     const statusItems = payload["status_lists"] ?? [];
     if (!Array.isArray(statusItems)) throw new BundleError("bundle status_lists must be a list");
     const bundle = await Bundle.assemble({
-      version: payload["version"] as number,
+      version: payload["version"] as Int,
       issuedAt,
       expires,
       trustVersion,
@@ -333,10 +358,10 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
 
   /** The trust list's authorities and keys, rules and status lists: the same for both formats. */
   private static async assemble(p: {
-    version: number;
+    version: Int;
     issuedAt: number;
     expires: number;
-    trustVersion: number;
+    trustVersion: Int;
     trustExpires: number;
     trust: JsonObject;
     roots: readonly JsonObject[];
@@ -346,7 +371,9 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     statusItems: Json[];
     digest: string;
   }): Promise<Bundle> {
-    const [authorities, keyList] = await Bundle.authoritiesOf(p.trust);
+    let t = performance.now();
+    const [authorities, keyList] = Bundle.authoritiesOf(p.trust);
+    t = measured("key-import", t);
     let byKid: Map<string, TrustedKey>;
     try {
       byKid = await indexKeys(keyList.map((k) => (p.withdrawn.has(k.kid) ? { ...k, state: "withdrawn" } : k)));
@@ -354,6 +381,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       if (e instanceof TrustError) throw new BundleError(e.reason);
       throw e;
     }
+    t = measured("key-index", t);
     const trustRoots = Array.isArray(p.trust["roots"]) ? (p.trust["roots"] as JsonObject[]) : [...p.roots];
     const rules = new Map<string, RuleSet>();
     const lists = new Map<string, StatusList>();
@@ -391,6 +419,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       rules.set(province, ruleset);
       bundle.ruleVersions.set(province, { version: ruleset.version, digest: await sha256Text(item as string) });
     }
+    t = measured("rules", t);
     // 4. Status lists, each by a non-withdrawn key of its own authority, verified
     // concurrently (WebCrypto and DecompressionStream work off the main thread), checked in order.
     const usable: TrustSource = {
@@ -417,10 +446,11 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       lists.set(`${lst.iss}/${lst.lst}`, lst);
       if (lst.version !== null) bundle.statusVersions.set(lst.uri, { version: lst.version, digest: lst.contentDigest });
     }
+    measured("status-lists", t);
     return bundle;
   }
 
-  private static async authoritiesOf(trust: JsonObject): Promise<[Map<string, Authority>, TrustedKey[]]> {
+  private static authoritiesOf(trust: JsonObject): [Map<string, Authority>, TrustedKey[]] {
     const authorities = new Map<string, Authority>();
     const keys: TrustedKey[] = [];
     const entries = trust["authorities"];
@@ -446,15 +476,16 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       for (const k of entry["keys"]) {
         let publicKey: PublicKey;
         try {
-          publicKey = publicKeyMembers(k);
+          // Every point is checked on the curve here; keys are imported into WebCrypto on first use.
+          publicKey = publicKeyOnCurve(k);
         } catch (e) {
           if (e instanceof TrustError) throw new BundleError(`trust list authority ${authority.id}: ${e.reason}`);
           throw e;
         }
         const jwk = k as JsonObject;
         if (jwk["kid"] === undefined || jwk["state"] === undefined) throw new BundleError("a trust list key is malformed");
-        const nb = jwk["not_before"];
-        const na = jwk["not_after"];
+        const nb = keyTime(jwk["not_before"], authority.id, "not_before");
+        const na = keyTime(jwk["not_after"], authority.id, "not_after");
         keys.push({
           kid: String(jwk["kid"]),
           publicKey,
@@ -462,17 +493,12 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
           kinds: authority.kinds,
           regions: authority.regions,
           state: String(jwk["state"]),
-          notBefore: typeof nb === "number" ? nb : null,
-          notAfter: typeof na === "number" ? na : null,
+          notBefore: nb,
+          notAfter: na,
         });
       }
       if (authorities.has(authority.id)) throw new BundleError(`authority ${authority.id} is listed twice`);
       authorities.set(authority.id, authority);
-    }
-    // Every point is checked on the curve (imported), concurrently.
-    const imported = await Promise.allSettled(keys.map((k) => k.publicKey.key()));
-    for (const [i, outcome] of imported.entries()) {
-      if (outcome.status === "rejected") throw new BundleError(`trust list authority ${keys[i]!.issuer}: JWK point is not on the P-256 curve`);
     }
     return [authorities, keys];
   }
@@ -501,6 +527,13 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
   get statusListCount(): number {
     return this.lists.size;
   }
+}
+
+/** A key's not_before or not_after: absent or null (no limit), else an integer (Unix seconds). */
+function keyTime(value: Json | undefined, authority: string, name: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (!isInt(value)) throw new BundleError(`trust list authority ${authority}: key ${name} must be an integer`);
+  return Number(value);
 }
 
 async function unverifiedProvince(token: Json): Promise<string> {

@@ -55,6 +55,8 @@ export function qrEncode(token: string): string {
 
 /** Number of code points, as Python's len() counts a str. */
 export function codePoints(text: string): number {
+  // Without surrogates every UTF-16 unit is one code point (the common case, checked natively).
+  if (!SURROGATE.test(text)) return text.length;
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -67,6 +69,8 @@ export function codePoints(text: string): number {
   }
   return n;
 }
+
+const SURROGATE = /[\ud800-\udfff]/;
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const B64_INDEX = new Int16Array(128).fill(-1);
@@ -90,12 +94,27 @@ export function b64urlCheck(segment: string, what: string): void {
   }
 }
 
+const NATIVE_B64 = (Uint8Array as unknown as { fromBase64?: (text: string, options: object) => Uint8Array }).fromBase64;
+
 /** Decode canonical unpadded base64url, or raise `bad_base64` naming `what`. */
 export function b64urlDecode(segment: string, what: string): Uint8Array {
+  if (NATIVE_B64 !== undefined && typeof segment === "string" && segment.length % 4 !== 1) {
+    // One native pass: the base64url alphabet only, with the padding a canonical text
+    // implies, stray bits refused ("strict"); whitespace, which the native decoder
+    // skips, would leave fewer bytes than the text's length implies.
+    let out: Uint8Array | null = null;
+    try {
+      const pad = segment.length % 4;
+      out = NATIVE_B64(pad === 0 ? segment : pad === 2 ? `${segment}==` : `${segment}=`, {
+        alphabet: "base64url",
+        lastChunkHandling: "strict",
+      });
+    } catch {
+      out = null;
+    }
+    if (out !== null && out.length === Math.floor((segment.length * 3) / 4)) return out;
+  }
   b64urlCheck(segment, what);
-  // Native decoding where the browser has it (the text is already known to be canonical).
-  const native = (Uint8Array as unknown as { fromBase64?: (text: string, options: object) => Uint8Array }).fromBase64;
-  if (native !== undefined) return native(segment, { alphabet: "base64url", lastChunkHandling: "loose" });
   const binary = atob(segment.replace(/-/g, "+").replace(/_/g, "/") + "==".slice(0, (4 - (segment.length % 4)) % 4));
   const out = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
@@ -139,6 +158,24 @@ export interface JsonObject {
   [key: string]: Json;
 }
 
+/** A JSON integer: a number within 2**53, a bigint beyond (the format sets no upper bound). */
+export type Int = number | bigint;
+
+/** True for a non-negative JSON integer (`-0` is the integer 0). */
+export function isNonNegativeInt(value: unknown): value is Int {
+  return (typeof value === "number" && value >= 0) || (typeof value === "bigint" && value >= 0n);
+}
+
+/** `a - b`, exactly. */
+export function intDiff(a: Int, b: Int): bigint {
+  return BigInt(a) - BigInt(b);
+}
+
+/** The larger of two integers. */
+export function intMax(a: Int, b: Int): Int {
+  return a > b ? a : b;
+}
+
 /** True for a JSON integer (Python `type(x) is int`): not a float, not a boolean. */
 export function isInt(value: unknown): value is number | bigint {
   return typeof value === "number" || typeof value === "bigint";
@@ -155,6 +192,9 @@ const PY_SPACE = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2
 const MAX_DEPTH = 900;
 // Python refuses integer literals of more than 4,300 digits (int_max_str_digits).
 const MAX_INT_DIGITS = 4300;
+
+/** What ends a run of plain characters inside a JSON string. */
+const SPECIAL = /["\\\x00-\x1f]/g;
 
 class Parser {
   i = 0;
@@ -260,7 +300,10 @@ class Parser {
     let out = "";
     let start = this.i;
     for (;;) {
-      if (this.i >= s.length) this.fail();
+      // Jump to the next quote, backslash or control character (long runs of plain text are common).
+      SPECIAL.lastIndex = this.i;
+      if (SPECIAL.exec(s) === null) this.fail();
+      this.i = SPECIAL.lastIndex - 1;
       const c = s.charCodeAt(this.i);
       if (c === 0x22) {
         out += s.slice(start, this.i);
@@ -268,10 +311,6 @@ class Parser {
         return out;
       }
       if (c < 0x20) this.fail();
-      if (c !== 0x5c) {
-        this.i++;
-        continue;
-      }
       out += s.slice(start, this.i);
       const e = s[this.i + 1];
       this.i += 2;
@@ -356,6 +395,11 @@ export function jsonObject(data: Uint8Array, what: string): JsonObject {
   } catch {
     throw new VerificationError("bad_json", `${what} is not valid UTF-8 JSON`);
   }
+  return jsonObjectText(text, what);
+}
+
+/** `jsonObject` of text already decoded. */
+export function jsonObjectText(text: string, what: string): JsonObject {
   const parser = new Parser(text, what);
   // Python's raw_decode: no leading whitespace; anything but whitespace after the value is refused.
   const value = parser.value(0);
@@ -411,7 +455,9 @@ export async function inflate(
   return out;
 }
 
-/** Minified UTF-8 JSON bytes, for tests and tools. */
+const ENCODER = new TextEncoder();
+
+/** UTF-8 bytes of `text`. */
 export function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
+  return ENCODER.encode(text);
 }

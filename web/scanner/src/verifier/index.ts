@@ -3,6 +3,7 @@
 export { Bundle, openSigned, type Authority } from "./bundle";
 export { KINDS, parseClaims, unmaskDisplay, type Certificate } from "./claims";
 export { b64urlDecode, b64urlEncode, inflate, jsonObject, qrDecode, qrEncode, QR_PREFIX } from "./codec";
+export { inflateZlib } from "./inflate";
 export { BundleError, TrustError, VerificationError, type FailureCode } from "./errors";
 export { kidFor, publicKeyFromJwk } from "./jwk";
 export { evaluate, RuleSet, type RuleOutcome } from "./rules";

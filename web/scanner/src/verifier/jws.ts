@@ -38,7 +38,7 @@ export function splitToken(token: string, limit: number = MAX_TOKEN): Unverified
   b64urlCheck(headerSegment, "header");
   b64urlCheck(payloadSegment, "payload");
   const signature = b64urlDecode(signatureSegment, "signature");
-  const signingInput = ASCII.encode(`${headerSegment}.${payloadSegment}`);
+  const signingInput = ASCII.encode(token.slice(0, headerSegment.length + 1 + payloadSegment.length));
   return { headerSegment, payloadSegment, signature, signingInput };
 }
 

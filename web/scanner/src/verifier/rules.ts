@@ -3,7 +3,7 @@
  * (hcert_verifier.rules, FORMAT.md section 7). Nothing in a rule is executed.
  */
 
-import { isObject, type Json, type JsonObject } from "./codec";
+import { isInt, isObject, type Int, type Json, type JsonObject } from "./codec";
 import { KINDS, type Certificate } from "./claims";
 import { TrustError } from "./errors";
 
@@ -122,8 +122,8 @@ export class RuleSet {
 
   private constructor(
     readonly province: string,
-    readonly version: number,
-    readonly issuedAt: number,
+    readonly version: Int,
+    readonly issuedAt: Int,
     readonly checkpoints: JsonObject,
     /** The signed payload, as the device stores it. */
     readonly payload: JsonObject,
@@ -147,7 +147,7 @@ export class RuleSet {
     }
     const version = payload["version"];
     const issuedAt = payload["issued_at"];
-    if (typeof version !== "number" || typeof issuedAt !== "number") {
+    if (!isInt(version) || !isInt(issuedAt)) {
       throw new TrustError("rules: version and issued_at are integers");
     }
     const checkpoints = payload["checkpoints"];

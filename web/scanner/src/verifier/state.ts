@@ -4,6 +4,7 @@
  * object, with a digest of its content, and the withdrawals bundles announced.
  */
 
+import { intMax, type Int } from "./codec";
 import { BundleError } from "./errors";
 import type { Bundle, Versioned } from "./bundle";
 
@@ -14,11 +15,11 @@ import type { Bundle, Versioned } from "./bundle";
  * the keys bundles withdrew (with the trust list version then in force).
  */
 export interface StoredState {
-  bundle: { version: number; issuedAt: number; digest: string } | null;
+  bundle: { version: Int; issuedAt: number; digest: string } | null;
   trustList: Versioned | null;
   rules: Record<string, Versioned>;
   statusLists: Record<string, Versioned>;
-  withdrawn: Record<string, number>;
+  withdrawn: Record<string, Int>;
 }
 
 const CLOCK_LEEWAY = 300;
@@ -80,9 +81,9 @@ export function check(state: StoredState, bundle: Bundle, now: number): void {
 
 /** The state after accepting `bundle` (call check first). */
 export function record(state: StoredState, bundle: Bundle): StoredState {
-  const withdrawn: Record<string, number> = {};
+  const withdrawn: Record<string, Int> = {};
   for (const [kid, v] of Object.entries(state.withdrawn)) if (v >= bundle.trustListVersion) withdrawn[kid] = v;
-  for (const kid of bundle.withdrawn) withdrawn[kid] = Math.max(withdrawn[kid] ?? 0, bundle.trustListVersion);
+  for (const kid of bundle.withdrawn) withdrawn[kid] = intMax(withdrawn[kid] ?? 0, bundle.trustListVersion);
   const rules = { ...state.rules };
   for (const [province, v] of bundle.ruleVersions) rules[province] = v;
   const statusLists = { ...state.statusLists };

@@ -1,7 +1,8 @@
 /** IETF Token Status Lists on the device (hcert_verifier.status, FORMAT.md section 4). */
 
-import { b64urlDecode, inflate, isObject, jsonObject } from "./codec";
+import { b64urlDecode, isInt, isNonNegativeInt, isObject, jsonObject, type Int } from "./codec";
 import { TrustError, VerificationError } from "./errors";
+import { inflateZlib } from "./inflate";
 import { checkHeader, splitToken, verifyEs256 } from "./jws";
 import type { TrustSource } from "./trust";
 
@@ -26,7 +27,7 @@ export interface StatusListParts {
   /** The list's sub: where its authority publishes it (<base URL>/v1/status/<iss>/<lst>). */
   readonly uri: string;
   /** The hcert content version (null for a list from an issuer that does not carry one). */
-  readonly version: number | null;
+  readonly version: Int | null;
 }
 
 /** One verified status list. The bits are inflated on first use (a national bundle has 3,000 lists). */
@@ -38,7 +39,7 @@ export class StatusList implements StatusListParts {
   readonly issuedAt: number;
   readonly expires: number | null;
   readonly uri: string;
-  readonly version: number | null;
+  readonly version: Int | null;
   /** SHA-256 (hex) of the bit width and the bits, set when the list was verified from its token. */
   contentDigest = "";
   private data: Promise<Uint8Array> | null;
@@ -61,7 +62,7 @@ export class StatusList implements StatusListParts {
   }
 
   private entries(): Promise<Uint8Array> {
-    this.data ??= inflate(this.compressed, MAX_LIST_BYTES, "deflate");
+    this.data ??= Promise.resolve().then(() => inflateZlib(this.compressed, MAX_LIST_BYTES));
     return this.data;
   }
 
@@ -118,11 +119,14 @@ export class StatusList implements StatusListParts {
     const iat = claims["iat"];
     const exp = claims["exp"];
     const version = claims["version"] ?? null;
-    if (typeof iat !== "number" || typeof exp !== "number") throw new TrustError("status list iat and exp must be integers");
-    if (version !== null && (typeof version !== "number" || version < 0)) {
+    if (!isInt(iat) || !isInt(exp)) throw new TrustError("status list iat and exp must be integers");
+    if (version !== null && !isNonNegativeInt(version)) {
       throw new TrustError("status list version must be a non-negative integer");
     }
-    if (at !== null && exp + 300 <= at) throw new TrustError("status_list_expired: the status list is past its exp");
+    // Times beyond 2**53 become numbers in the same order (far future).
+    const issuedAt = Number(iat);
+    const expires = Number(exp);
+    if (at !== null && expires + 300 <= at) throw new TrustError("status_list_expired: the status list is past its exp");
     const sub = claims["sub"];
     const parts = typeof sub === "string" ? sub.split("/") : [];
     const lstText = parts[parts.length - 1] ?? "";
@@ -136,22 +140,21 @@ export class StatusList implements StatusListParts {
     if (!isObject(body) || (body["bits"] !== 1 && body["bits"] !== 2) || typeof body["lst"] !== "string") {
       throw new TrustError("status_list must hold bits (1 or 2) and lst");
     }
-    let data: Uint8Array;
+    let content: Uint8Array;
     let compressed: Uint8Array;
     try {
       compressed = b64urlDecode(body["lst"], "status list");
-      data = await inflate(compressed, MAX_LIST_BYTES, "deflate");
+      // One byte left before the bits for their width: the content digest covers both.
+      content = inflateZlib(compressed, MAX_LIST_BYTES, 1);
     } catch (e) {
       if (e instanceof VerificationError) throw new TrustError("status list lst is not base64url zlib data");
       throw e;
     }
     const bits = body["bits"];
-    const listParts = { iss, lst, bits, compressed, issuedAt: iat, expires: exp, uri: sub as string, version };
-    const list = new StatusList(listParts, keepBits ? data : null);
-    const content = new Uint8Array(data.length + 1);
+    const listParts = { iss, lst, bits, compressed, issuedAt, expires, uri: sub as string, version };
+    const list = new StatusList(listParts, keepBits ? content.subarray(1) : null);
     content[0] = bits;
-    content.set(data, 1);
-    list.contentDigest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", content)));
+    list.contentDigest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", content as BufferSource)));
     return list;
   }
 }

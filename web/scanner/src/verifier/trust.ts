@@ -29,12 +29,9 @@ export interface TrustSource {
 
 /** Index keys by kid, refusing duplicates and kids that are not their key's. */
 export async function indexKeys(keys: Iterable<TrustedKey>): Promise<Map<string, TrustedKey>> {
-  const list = [...keys];
-  // The thumbprints are computed concurrently (WebCrypto digests), then checked in order.
-  const kids = await Promise.all(list.map((key) => kidFor(key.publicKey)));
   const byKid = new Map<string, TrustedKey>();
-  for (const [i, key] of list.entries()) {
-    if (key.kid !== kids[i]) throw new TrustError(`kid '${key.kid}' is not the thumbprint of its key`);
+  for (const key of keys) {
+    if (key.kid !== kidFor(key.publicKey)) throw new TrustError(`kid '${key.kid}' is not the thumbprint of its key`);
     if (byKid.has(key.kid)) throw new TrustError(`two trusted keys share the kid '${key.kid}'`);
     if (!KEY_STATES.includes(key.state)) throw new TrustError(`key '${key.kid}' has unknown state '${key.state}'`);
     byKid.set(key.kid, key);
@@ -54,7 +51,7 @@ export class JwksTrust implements TrustSource {
     for (const jwk of entries) {
       const publicKey = await publicKeyFromJwk(jwk);
       const o = jwk as Record<string, unknown>;
-      const kid = "kid" in o ? o["kid"] : await kidFor(publicKey);
+      const kid = "kid" in o ? o["kid"] : kidFor(publicKey);
       if (typeof kid !== "string" || kid.length !== KID_LENGTH) throw new TrustError(`JWK kid is not an hcert key id`);
       const issuer = o["iss"] ?? null;
       if (issuer !== null && typeof issuer !== "string") throw new TrustError("JWK iss must be a string");
