@@ -26,6 +26,7 @@ _REASONS = {
     "appendonly_off": "Redis runs without an append-only file: a restart would lose acknowledged writes",
     "store_emptied": "Redis lost its data (the store's marker key is gone)",
     "cluster_down": "the Redis Cluster does not serve every slot",
+    "replicas_missing": "fewer Redis replicas are connected than HCERT_REDIS_WAIT_REPLICAS asks for",
 }
 
 

@@ -979,7 +979,9 @@ class RedisStore:
         ``store_emptied`` (the marker key is gone: Redis restarted without its data;
         only a new deployment writes a missing marker, so it lasts until the data is
         restored or the operator sets the key), ``cluster_down`` (a cluster that does not
-        serve every slot: ``cluster_state`` is not ``ok`` on some master).
+        serve every slot: ``cluster_state`` is not ``ok`` on some master),
+        ``replicas_missing`` (``HCERT_REDIS_WAIT_REPLICAS`` asks for more replicas than
+        a master has connected, so every write would answer ``outcome_unknown``).
         """
         reasons: list[str] = []
         infos: list[dict[str, Any]] = []
@@ -990,6 +992,11 @@ class RedisStore:
         for client in masters:
             try:
                 infos.append(client.info("persistence"))
+                if self.wait_replicas > 0:
+                    # Every write waits for this many replicas: with fewer connected, none can succeed.
+                    connected = int(client.info("replication").get("connected_slaves", 0))
+                    if connected < self.wait_replicas:
+                        reasons.append("replicas_missing")
                 if self.cluster and client.cluster("INFO").get("cluster_state") != "ok":
                     reasons.append("cluster_down")
             except _FAULTS as e:

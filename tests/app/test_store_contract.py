@@ -479,6 +479,9 @@ def test_redis_waits_for_replicas_when_told(tmp_path):
         assert one.get_idempotency("510321", "key-w") == idem  # confirmed on one: replayed
         plain = open_store("redis", url=url)  # no WAIT asked: replayed from the master
         assert plain.get_idempotency("510321", "key-w") == idem
+        # Readiness says which instance cannot write: one replica is connected, two are asked.
+        assert "replicas_missing" in two.readiness()
+        assert "replicas_missing" not in one.readiness() and "replicas_missing" not in plain.readiness()
         plain.close()
         one.close()
         two.close()
@@ -504,6 +507,7 @@ def test_redis_cluster_wait_goes_to_the_slots_master(redis_cluster_url):
             store.commit_issue([record("jw")], [ev("issue", "jw")], idem)
         with pytest.raises(OutcomeUnknown):  # never replayed unconfirmed
             store.get_idempotency("510321", "key-w")
+        assert "replicas_missing" in store.readiness()  # no master of this cluster has a replica
     finally:
         store.close()
 
