@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from .audit import ChainReport
@@ -771,6 +771,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
     except _Usage as e:
         print(f"hcert: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as e:
+        print(f"hcert: {e.code}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ServiceError as e:
         print(f"hcert: {e.code}: {e.message}", file=sys.stderr)

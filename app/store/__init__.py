@@ -8,6 +8,7 @@ audit entry. A request that fails leaves nothing behind.
 
 from __future__ import annotations
 
+from ..settings import SettingsError
 from ._base import (
     Account,
     AuditEvent,
@@ -56,8 +57,9 @@ def open_store(
         assert path is not None
         return SqliteStore(path)
     if kind == "redis":
-        from .redis import RedisStore
+        from .redis import RedisStore, check_url
 
         assert url is not None
+        check_url(url)
         return RedisStore(url, wait_replicas=wait_replicas, wait_ms=wait_ms)
-    raise ValueError(f"unknown store {kind!r}: use sqlite or redis")
+    raise SettingsError(f"HCERT_STORE / --store: unknown store {kind[:40]!r}: use sqlite or redis")

@@ -49,6 +49,7 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..settings import SettingsError
 from . import _redis_lua
 from ._base import (
     GENESIS,
@@ -233,7 +234,9 @@ class RedisStore:
             try:
                 self._r = _cluster_client(url, retry=no_retry)
             except redis.exceptions.RedisClusterException as e:  # no start-up node answers
-                raise StoreUnavailable(f"Redis Cluster cannot be reached ({_first_line(e)})") from e
+                # redis-py's text: "Redis Cluster cannot be connected. Please provide ... node: <cause>"
+                cause = str(e).rpartition("reachable node: ")[2] or type(e).__name__
+                raise StoreUnavailable(f"no node of the Redis Cluster answers ({cause.splitlines()[0][:120]})") from e
         else:
             self._r = redis.Redis.from_url(
                 url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT, retry=no_retry
@@ -1037,6 +1040,31 @@ class RedisStore:
                 if node.redis_connection is not None:
                     node.redis_connection.connection_pool.disconnect()
         self._r.close()
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`~app.settings.SettingsError` for a URL no Redis client here can use.
+
+    Plain ``redis://``, ``rediss://`` and ``unix://`` go to redis-py; the cluster forms
+    must name at least one ``host:port`` (never a silent ``localhost:6379``).
+    """
+    where = "HCERT_REDIS_URL / --redis-url"
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:
+        raise SettingsError(f"{where}: not a URL ({e})") from None
+    schemes = ("redis", "rediss", "unix", *CLUSTER_SCHEMES)
+    if parts.scheme not in schemes:
+        named = ", ".join(f"{s}://" for s in schemes)
+        raise SettingsError(f"{where}: the scheme must be one of {named}, not {parts.scheme[:20]!r}")
+    if parts.scheme in CLUSTER_SCHEMES:
+        hosts = parts.netloc.rpartition("@")[2]
+        for hostport in hosts.split(","):
+            host, colon, port = hostport.rpartition(":")
+            if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise SettingsError(
+                    f"{where}: a cluster URL names its nodes as host:port[,host:port...], not {hostport[:60]!r}"
+                )
 
 
 def _cluster_client(url: str, *, retry: Retry) -> Any:

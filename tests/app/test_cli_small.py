@@ -134,3 +134,41 @@ def test_readme_driver_commands_work_as_written(server, tmp_path):
     )
     assert r.status_code == 201, r.text
     assert r.json()["kind"] == "freight-test"
+
+
+def test_a_setting_hcert_cannot_use_is_named_in_one_line(tmp_path):
+    """A mistyped HCERT_* value or Redis URL stops the command (exit 2), never silently off or localhost."""
+    import os
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cases = {
+        "HCERT_REDIS_WAIT_MS": ("x", "hcert: invalid_setting: HCERT_REDIS_WAIT_MS must be a whole number, not 'x'"),
+        "HCERT_REDIS_WAIT_REPLICAS": ("-1", "hcert: invalid_setting: HCERT_REDIS_WAIT_REPLICAS must be at least 0"),
+        "HCERT_REQUIRE_IDEMPOTENCY_KEY": ("2", "hcert: invalid_setting: HCERT_REQUIRE_IDEMPOTENCY_KEY must be one of"),
+        "HCERT_STORE": ("postgres", "hcert: invalid_setting: HCERT_STORE / --store: unknown store 'postgres'"),
+    }
+    for name, (value, said) in cases.items():
+        r = hcert(data, "authority", "list", env={**os.environ, name: value})
+        assert r.returncode == 2 and _one_line(r).startswith(said), (name, r.stderr)
+    nodes = "a cluster URL names its nodes as host:port[,host:port...], not "
+    urls = {
+        "redis+cluster://": nodes + "''",
+        "redis+cluster://node-a": nodes + "'node-a'",
+        "redis+cluster://a:1,b:x": nodes + "'b:x'",
+        "foo://x": "the scheme must be one of redis://, rediss://, unix://, redis+cluster://, rediss+cluster://, "
+        "not 'foo'",
+    }
+    for url, said in urls.items():
+        r = hcert(data, "--store", "redis", "--redis-url", url, "authority", "list")
+        assert r.returncode == 2 and _one_line(r) == f"hcert: invalid_setting: HCERT_REDIS_URL / --redis-url: {said}"
+    # A cluster of which no node answers: one line naming the cause.
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    free = port.getsockname()[1]
+    port.close()
+    r = hcert(data, "--store", "redis", "--redis-url", f"redis+cluster://127.0.0.1:{free}", "authority", "list")
+    line = _one_line(r)
+    assert r.returncode == 1, line
+    assert line.startswith("hcert: store_unavailable: no node of the Redis Cluster answers ("), line
+    assert f"127.0.0.1:{free}" in line and line.endswith(")"), line
