@@ -10,9 +10,11 @@ from fastapi.responses import PlainTextResponse
 
 from keys import KeyRingError
 
+from ..breaker import GuardedStore
 from ..deps import MetricsDep, Service
 from ..problems import RETRY_AFTER
 from ..service import ServiceError
+from ..store import StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -46,6 +48,14 @@ def readyz(service: Service) -> dict[str, str]:
     reasons = service.store.readiness()
     if service.settings.redis_accept_loss:
         reasons = [r for r in reasons if r != "appendonly_off"]
+    # Past the breaker: the store itself was just asked, so its answer, not a cooldown, decides.
+    store = service.store.store if isinstance(service.store, GuardedStore) else service.store
+    authorities = []
+    if not reasons:
+        try:
+            authorities = store.list_authorities()
+        except StoreUnavailable:
+            reasons = ["store_unreachable"]
     if reasons:
         raise ServiceError(
             "not_ready",
@@ -54,7 +64,7 @@ def readyz(service: Service) -> dict[str, str]:
             [{"code": r, "message": _REASONS.get(r, r)} for r in reasons],
             headers={"Retry-After": str(RETRY_AFTER)},
         )
-    for authority in service.store.list_authorities():
+    for authority in authorities:
         try:
             service.ring(authority.code).active()
         except KeyRingError as e:

@@ -403,6 +403,43 @@ def test_the_breaker_refuses_at_once_while_redis_is_frozen_then_probes(tmp_path)
         server.close()
 
 
+def test_readiness_asks_the_store_not_the_breaker(tmp_path):
+    """Redis back while the breaker still refuses: /readyz says ready at once, not a bare 503."""
+    import redis
+    from fastapi.testclient import TestClient
+
+    from app.breaker import GuardedStore
+    from app.main import create_app
+    from app.settings import Settings
+    from tests.conftest import NOW, Clock
+
+    server = RedisServer(tmp_path)
+    server.start()
+    # The app opens the store itself, so that it is behind the breaker as in a deployment.
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", dev=True, store="redis", redis_url=server.url), clock=Clock(NOW)
+    )
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            store = app.state.service.store
+            assert isinstance(store, GuardedStore)
+            assert client.get("/readyz").json() == {"status": "ready"}
+            # A failure seen a moment ago (a long cooldown, so that no probe closes it during the test).
+            breaker = object.__getattribute__(store, "_breaker")
+            breaker.cooldown = 60
+            breaker.after(redis.exceptions.ConnectionError("gone a moment ago"))
+            refused = client.get("/v1/certificates", headers={"Authorization": "Bearer hct_x"})
+            assert refused.status_code == 503 and refused.json()["code"] == "store_unavailable", refused.text
+            ready = client.get("/readyz")
+            assert ready.status_code == 200 and ready.json() == {"status": "ready"}, ready.text
+            # And a Redis that is really gone is named, with the breaker open or not.
+            server.signal(signal.SIGKILL)
+            gone = client.get("/readyz")
+            assert gone.status_code == 503 and [e["code"] for e in gone.json()["errors"]] == ["store_unreachable"]
+    finally:
+        server.close()
+
+
 def test_the_breaker_ignores_a_full_disk(tmp_path):
     from app.breaker import Breaker
     from app.store import StoreUnavailable
