@@ -130,6 +130,8 @@ def run(store: str, args: argparse.Namespace, redis_url: str | None) -> dict[str
             "healthz_rps": round(health["rps"]),
             "verify_rps": round(verify["rps"]),
             "verify_over_healthz": round(ratio, 3),
+            "rounds_healthz_rps": " ".join(str(round(h["rps"])) for h in healths),
+            "rounds_verify_rps": " ".join(str(round(v["rps"])) for v in verifies),
             "verify_p50_ms": verify["p50_ms"],
             "verify_p99_ms": verify["p99_ms"],
             "queue_certs_per_s": round(queue["rps"] * args.queue),
