@@ -74,19 +74,19 @@ def _serve(name: str) -> Response:
     )
 
 
-@router.get("/scan")
+@router.api_route("/scan", methods=["GET", "HEAD"])
 def scan_redirect() -> RedirectResponse:
     """The scanner lives under /scan/ (its service worker's scope)."""
     return RedirectResponse("/scan/", status_code=308)
 
 
-@router.get("/scan/")
+@router.api_route("/scan/", methods=["GET", "HEAD"])
 def scan_page() -> Response:
     """The gate scanner: an installable page that verifies certificates offline."""
     return _serve("index.html")
 
 
-@router.get("/scan/roots.json")
+@router.api_route("/scan/roots.json", methods=["GET", "HEAD"])
 def scan_roots(request: Request) -> Response:
     """The national roots a device pins on its first visit (the trust list rotates them later)."""
     try:
@@ -100,7 +100,7 @@ def scan_roots(request: Request) -> Response:
     )
 
 
-@router.get("/scan/{name:path}")
+@router.api_route("/scan/{name:path}", methods=["GET", "HEAD"])
 def scan_file(name: str) -> Response:
     """A built file of the scanner (code, styles, decoder, icons, manifest, service worker)."""
     return _serve(name)

@@ -104,6 +104,15 @@ def trust_list(request: Request) -> Response:
     )
 
 
+for _path, _endpoint in (
+    ("/v1/index", index),
+    ("/v1/index/pack", index_pack),
+    ("/v1/parts/{address}", part),
+    ("/v1/trust-list", trust_list),
+):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)
+
+
 #: Most QR texts in one ``POST /v1/verify`` (a checkpoint's queue).
 MAX_VERIFY_BATCH = 100
 

@@ -72,7 +72,10 @@ def test_a_failed_bind_is_reported_before_anything_is_announced(tmp_path):
 
 def test_head_on_public_material(server):
     url, _, _ = server
-    for path in ("/v1/bundle", "/.well-known/jwks.json"):
+    address = json.loads(httpx.get(url + "/v1/index", timeout=30).text)["trust_list"]  # a part's address
+    paths = ["/v1/bundle", "/.well-known/jwks.json", "/v1/index", "/v1/index/pack", "/v1/trust-list", "/scan/"]
+    paths += ["/scan/roots.json", "/scan/sw.js", f"/v1/parts/{address}"]
+    for path in paths:
         get = httpx.get(url + path, timeout=30)
         head = httpx.head(url + path, timeout=30)
         assert get.status_code == 200, path

@@ -182,3 +182,11 @@ def test_a_store_that_cannot_give_the_signal_is_logged_once_per_outage(app_clien
             time.sleep(VERIFIER_POLL)
     failed = [r for r in caplog.records if "signal failed" in r.message]
     assert len(failed) == 1  # ... and say so once
+
+
+@pytest.mark.parametrize("path", ["/v1/verify", "/v1/certificates", "/v1/certificates/batch"])
+def test_a_body_that_is_not_json_is_400_invalid_json_everywhere(app_client, path):
+    r = app_client.post(path, content=b'{"qr": ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "invalid_json"
