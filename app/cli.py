@@ -86,7 +86,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         not service.store.list_authorities() and not (service.settings.data_dir / "trust" / "trustlist.jwt").exists()
     )
     service.store.close()
+    # The flags this server was started with, so that a command copied from here reaches the same store.
     here = f"--data-dir {settings.data_dir} " if args.data_dir else ""
+    if args.store:
+        here += f"--store {args.store} "
+    if args.redis_url:  # never a password on the screen
+        here += "--redis-url '<the Redis URL>' " if "@" in args.redis_url else f"--redis-url {args.redis_url} "
     mode = ", development mode" if dev else ""
     print(
         f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir}{mode})"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,7 @@ __all__ = ["PROBLEM_RESPONSES", "RETRY_AFTER", "UnexpectedErrors", "install_hand
 RETRY_AFTER = 1
 
 _UNAVAILABLE_DETAIL = "the store cannot write now; nothing was stored: retry later"
+_UNAVAILABLE_READ_DETAIL = "the store cannot be read now: retry later"
 _UNKNOWN_DETAIL = (
     "the store did not confirm the write: it may or may not have been stored; "
     "retry with the same Idempotency-Key (a retry then replays the stored answer or stores it once)"
@@ -95,6 +97,22 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: ``app.state.html_fault(request, status, code, detail, headers)``: a page for a person's browser
+#: (the console sets it); a store fault on a page navigation is shown there, not as JSON.
+HtmlFault = Callable[[Request, int, str, str, dict[str, str]], Response]
+
+
+def _answer(request: Request, status: int, code: str, detail: str, *, headers: dict[str, str]) -> Response:
+    """problem+json, or the console's error page for a browser navigating the console (a form post, a link)."""
+    html_fault: HtmlFault | None = getattr(request.app.state, "html_fault", None)
+    navigating = request.headers.get("sec-fetch-mode") == "navigate" or (
+        "text/html" in request.headers.get("accept", "") and "sec-fetch-mode" not in request.headers
+    )
+    if html_fault is not None and navigating and request.url.path.startswith("/console"):
+        return html_fault(request, status, code, detail, headers)
+    return problem(status, code, detail, headers=headers)
+
+
 def problem(
     status: int,
     code: str,
@@ -153,18 +171,20 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StoreUnavailable)
-    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         _store_log.warning("store_unavailable", f"{request.method} {request.url.path}: {exc}")
-        return problem(503, "store_unavailable", _UNAVAILABLE_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+        # A read (GET, HEAD) changes nothing whatever the store did: only a write is told "nothing was stored".
+        detail = _UNAVAILABLE_READ_DETAIL if request.method in _SAFE_METHODS else _UNAVAILABLE_DETAIL
+        return _answer(request, 503, "store_unavailable", detail, headers={"Retry-After": str(RETRY_AFTER)})
 
     @app.exception_handler(OutcomeUnknown)
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
-    async def _outcome_unknown(request: Request, exc: Exception) -> JSONResponse:
+    async def _outcome_unknown(request: Request, exc: Exception) -> Response:
         # A Redis connection or timeout error the store did not classify: a write may have
         # been sent before it, so the conservative answer is "outcome unknown".
         _store_log.warning("outcome_unknown", f"{request.method} {request.url.path}: {type(exc).__name__}")
-        return problem(503, "outcome_unknown", _UNKNOWN_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+        return _answer(request, 503, "outcome_unknown", _UNKNOWN_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+from ..service import ServiceError
 from . import issue, manifest, office, printing
 from .routes import _failed, router
 from .web import NeedsSignIn, Refused
@@ -23,6 +24,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NeedsSignIn)
     async def _sign_in(request: Request, exc: NeedsSignIn) -> RedirectResponse:
         return RedirectResponse(exc.to, status_code=303)
+
+    def _fault(request: Request, status: int, code: str, detail: str, headers: dict[str, str]) -> Response:
+        return _failed(request, ServiceError(code, detail, status, headers=headers))
+
+    app.state.html_fault = _fault
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:

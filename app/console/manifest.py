@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..accounts import SignedIn
+from ..problems import problem
 from ..service import ServiceError
 from .printing import MAX_SHEET
 from .routes import _service
@@ -150,7 +151,7 @@ async def parse(request: Request) -> JSONResponse:
         if len(rows) > _service(request).settings.max_batch_rows:
             raise ServiceError("too_many_rows", f"at most {_service(request).settings.max_batch_rows} rows", 422)
     except ServiceError as e:
-        return JSONResponse({"code": e.code, "detail": e.message, "errors": e.errors}, status_code=e.status)
+        return problem(e.status, e.code, e.message, errors=e.errors, headers=e.headers or None)
     return JSONResponse({"encoding": encoding, "file": hashlib.sha256(raw).hexdigest(), "rows": rows})
 
 
@@ -186,9 +187,9 @@ async def issue_part(request: Request) -> JSONResponse:
             request_hash=fingerprint,
         )
     except ValueError:
-        return JSONResponse({"code": "invalid_json", "detail": "the body is not JSON"}, status_code=400)
+        return problem(400, "invalid_json", "the body is not JSON")
     except ServiceError as e:
-        return JSONResponse({"code": e.code, "detail": e.message, "errors": e.errors}, status_code=e.status)
+        return problem(e.status, e.code, e.message, errors=e.errors, headers=e.headers or None)
     result = json.loads(answer)
     # Row numbers of the part (1-based) back to the manifest's lines.
     lines = [p["line"] for p in parts]

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from hcert_verifier import CST
 
+from ..problems import problem
 from ..service import ServiceError
 from ..store import AuditEvent
 from .manifest import _api_session
@@ -108,7 +109,7 @@ async def upload_seal(request: Request) -> JSONResponse:
         )
         _service(request).store.set_seal(code, png, event)
     except ServiceError as e:
-        return JSONResponse({"code": e.code, "detail": e.message}, status_code=e.status)
+        return problem(e.status, e.code, e.message, errors=e.errors, headers=e.headers or None)
     return JSONResponse({"saved": True, "bytes": len(png)}, status_code=201)
 
 

@@ -340,3 +340,26 @@ def test_cli_account_create_and_reset(tmp_path):
     op_id = next(line.split("\t")[0] for line in listed.splitlines() if "zhang.wei" in line)
     r = hcert("account", "reset-password", op_id)
     assert r.returncode == 0 and len(r.stdout.strip()) == 12
+
+
+def test_a_store_fault_on_a_console_page_is_a_page_not_json(web, monkeypatch):
+    """A person posting the sign-in form while the store is down reads a page in Chinese; scripts get problem+json."""
+    from app.store import StoreUnavailable
+
+    make_account(web, "li.na")
+    page = web.get("/console/signin")
+
+    def down(*args, **kwargs):
+        raise StoreUnavailable("Redis does not answer")
+
+    monkeypatch.setattr(web.service.store, "failed_signins", down)
+    form = {"csrf": csrf_of(page.text), "username": "li.na", "password": "first-pass-123"}
+    browser = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+    r = web.post("/console/signin", data=form, headers=browser, follow_redirects=False)
+    assert r.status_code == 503 and r.headers["content-type"].startswith("text/html"), r.text
+    assert r.headers["Retry-After"] == "1"
+    assert 'data-code="store_unavailable"' in r.text and "数据库暂时无法访问" in r.text
+    # The same fault for a script (fetch, curl): problem+json as everywhere else.
+    r = web.post("/console/signin", data=form, headers={"Accept": "*/*", "Sec-Fetch-Mode": "cors"})
+    assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "store_unavailable"

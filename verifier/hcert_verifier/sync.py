@@ -159,6 +159,8 @@ def sync(
     admit(data_dir, bundle, now=now, leeway=_CLOCK_LEEWAY, store=body)
     if new_etag:
         write_atomic(etag_path, new_etag.encode())
+    else:
+        etag_path.unlink(missing_ok=True)  # the ETag of an older bundle would only cost a full answer
     if bundle.roots != roots:
         # Root rotation: the trust list, signed by a pinned root, names the roots from now on.
         write_atomic(data_dir / "roots.json", json.dumps({"roots": bundle.roots}, indent=2).encode())
