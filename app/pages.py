@@ -172,12 +172,21 @@ def print_page(
     )
 
 
-def print_response(html: str, *, accept_encoding: str, headers: dict[str, str]) -> HTMLResponse:
-    """Answer with a print page, gzip-compressed at :data:`PRINT_GZIP_LEVEL` when the client takes gzip.
+def print_response(
+    service: IssuingService, records: list[CertificateRecord], header: SheetHeader | None, *, accept_encoding: str
+) -> HTMLResponse:
+    """The print page of ``records`` (all of one authority) as the API and the console answer it.
 
-    The app's gzip middleware leaves an answer that already has a ``Content-Encoding`` as it is.
+    No script may run in it (:data:`~app.headers.PRINT_CSP`), it is never cached, and it is
+    gzip-compressed at :data:`PRINT_GZIP_LEVEL` when the client takes gzip (the app's gzip
+    middleware leaves an answer that already has a ``Content-Encoding`` as it is).
     """
-    body = html.encode()
+    from .headers import PRINT_CSP
+
+    authority = service.store.get_authority(records[0].authority)
+    assert authority is not None
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": PRINT_CSP}
+    body = print_page(service, authority, records, header=header).encode()
     codings = {c.split(";")[0].strip().lower() for c in accept_encoding.split(",")}
     if "gzip" in codings and len(body) > 1024:
         headers = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}

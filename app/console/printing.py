@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..headers import PRINT_CSP
-from ..pages import SheetHeader, print_page, print_response
+from ..pages import SheetHeader, print_response
 from ..service import ServiceError
 from ..store import CertificateRecord
 from .routes import _failed, _service
@@ -20,15 +19,8 @@ MAX_SHEET = 120
 
 
 def _printed(request: Request, records: list[CertificateRecord], header: SheetHeader | None) -> HTMLResponse:
-    service = _service(request)
-    authority = service.store.get_authority(records[0].authority)
-    assert authority is not None
-    html = print_page(service, authority, records, header=header)
-    return print_response(
-        html,
-        accept_encoding=request.headers.get("accept-encoding", ""),
-        headers={"Cache-Control": "no-store", "Content-Security-Policy": PRINT_CSP},
-    )
+    accept = request.headers.get("accept-encoding", "")
+    return print_response(_service(request), records, header, accept_encoding=accept)
 
 
 @router.get("/certificates/{jti}/print")
