@@ -48,8 +48,6 @@ from .store._base import ALL_KINDS, IssueWrite
 
 __all__ = ["ROLES", "BatchResult", "IssuingService", "ServiceError", "hash_token"]
 
-log = logging.getLogger("hcert")
-
 ROLES = ("operator", "authority_admin", "national_admin")
 TOKEN_PREFIX = "hct_"  # noqa: S105 - the prefix of a credential, not one
 #: Marks an idempotency request hash made with the server secret (``IssuingService.request_fingerprint``).
@@ -241,8 +239,6 @@ class IssuingService:
         Best effort: when the store cannot take the signal, instances notice the
         change at their next periodic rebuild (``app.trust.VERIFIER_MAX_AGE``).
         """
-        from .store import StoreError
-
         self.local_trust_changes += 1  # this process sees its own change at once
         try:
             self.store.bump_generation(TRUST_GENERATION)
