@@ -57,8 +57,14 @@ def test_a_device_fetches_only_what_changed(server, tmp_path):
     assert ok.returncode == 0 and json.loads(ok.stdout)["status_checked"], ok.stdout + ok.stderr
 
     httpx.post(f"{url}/v1/certificates/{certs[0]['id']}/revoke", json={"reason": "fever"}, headers=h)
+    # A part no index names any more is deleted at the next sync; a file that is not a part
+    # (another sync's write in flight) is left alone.
+    (device / "parts" / ("A" * 43)).write_bytes(b"an old part")
+    (device / "parts" / ".tmp-in-flight").write_bytes(b"being written")
     resync = hv("sync", url, "--parts", "--data-dir", str(device))
     assert resync.returncode == 0 and "updated" in resync.stdout, resync.stderr
+    assert not (device / "parts" / ("A" * 43)).exists() and (device / "parts" / ".tmp-in-flight").exists()
+    (device / "parts" / ".tmp-in-flight").unlink()
     day_bytes, day_responses = _fetched(resync.stdout)
     assert day_responses == 3  # the index, the changed status list, the manifest of its shard
     assert day_bytes < full_bytes

@@ -36,7 +36,7 @@ from ._errors import (
     WithdrawalDropped,
 )
 from ._files import locked, write_atomic
-from .bundle import INDEX_FORMAT, Bundle, Versioned
+from .bundle import INDEX_FORMAT, Bundle, Versioned, is_address
 
 __all__ = ["STATE_FORMAT", "DeviceState", "admit", "check_fresh"]
 
@@ -182,13 +182,18 @@ class DeviceState:
         self.withdrawn = withdrawn
 
 
-def admit(data_dir: Path, bundle: Bundle, *, now: int, leeway: int, store: bytes | None = None) -> None:
+def admit(
+    data_dir: Path, bundle: Bundle, *, now: int, leeway: int, store: bytes | None = None, parts: Path | None = None
+) -> None:
     """Check a bundle against the device state and, if it passes, record it (and write ``store``).
 
     Under the state lock: freshness (:func:`check_fresh`), versions
     (:meth:`DeviceState.check`), then the bundle file (``bundle.json``, or
     ``index.json`` for an index, the other one removed) and the state are
-    replaced. Raises the specific :class:`BundleError` or :class:`BundleExpired`.
+    replaced. With ``parts`` (the folder of an index's parts), the files there that the
+    admitted index does not name are deleted under the same lock, so that a sync running
+    beside this one never loses the parts of the index in force. Raises the specific
+    :class:`BundleError` or :class:`BundleExpired`.
     """
     check_fresh(bundle, now=now, leeway=leeway)
     with DeviceState.locked(data_dir) as state:
@@ -202,3 +207,8 @@ def admit(data_dir: Path, bundle: Bundle, *, now: int, leeway: int, store: bytes
             (data_dir / other).unlink(missing_ok=True)
         state.record(bundle)
         state.write(data_dir)
+        if parts is not None and bundle.format == INDEX_FORMAT and parts.is_dir():
+            for old in parts.iterdir():
+                # Only parts (named by their hash): never a file another sync is still writing.
+                if is_address(old.name) and old.name not in bundle.parts:
+                    old.unlink(missing_ok=True)

@@ -384,14 +384,11 @@ def sync_parts(
     folder.mkdir(parents=True, exist_ok=True)
     for address, data in fetched.items():
         write_atomic(folder / address, data, mode=0o644)  # verified; named by their hash, so harmless if orphaned
-    admit(data_dir, bundle, now=now, leeway=_CLOCK_LEEWAY, store=body)
+    admit(data_dir, bundle, now=now, leeway=_CLOCK_LEEWAY, store=body, parts=folder)
     if new_etag:
         write_atomic(etag_path, new_etag.encode())
     else:
         etag_path.unlink(missing_ok=True)  # an ETag of an older index would only cost a full answer
-    for old in folder.iterdir():
-        if old.name not in bundle.parts:
-            old.unlink(missing_ok=True)
     if bundle.roots != roots:
         write_atomic(data_dir / "roots.json", json.dumps({"roots": bundle.roots}, indent=2).encode())
     changed = current is None or current.digest != bundle.digest
