@@ -91,7 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.store:
         here += f"--store {args.store} "
     if args.redis_url:  # never a password on the screen
-        here += "--redis-url '<the Redis URL>' " if "@" in args.redis_url else f"--redis-url {args.redis_url} "
+        secret = "@" in args.redis_url or "password" in args.redis_url.lower()
+        here += "--redis-url '<the Redis URL>' " if secret else f"--redis-url {args.redis_url} "
     mode = ", development mode" if dev else ""
     print(
         f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir}{mode})"

@@ -183,8 +183,12 @@ def install_handlers(app: FastAPI) -> None:
     async def _outcome_unknown(request: Request, exc: Exception) -> Response:
         # A Redis connection or timeout error the store did not classify: a write may have
         # been sent before it, so the conservative answer is "outcome unknown".
+        retry = {"Retry-After": str(RETRY_AFTER)}
+        if request.method in _SAFE_METHODS and not isinstance(exc, OutcomeUnknown):  # a read wrote nothing
+            _store_log.warning("store_unavailable", f"{request.method} {request.url.path}: {type(exc).__name__}")
+            return _answer(request, 503, "store_unavailable", _UNAVAILABLE_READ_DETAIL, headers=retry)
         _store_log.warning("outcome_unknown", f"{request.method} {request.url.path}: {type(exc).__name__}")
-        return _answer(request, 503, "outcome_unknown", _UNKNOWN_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+        return _answer(request, 503, "outcome_unknown", _UNKNOWN_DETAIL, headers=retry)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
