@@ -25,10 +25,24 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 
 
+#: In the data directory: the public address ``hcert serve`` last served under (HCERT_BASE_URL).
+BASE_URL_FILE = "base_url"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings().with_overrides(
+    settings = Settings().with_overrides(
         data_dir=Path(args.data_dir) if args.data_dir else None, store=args.store, redis_url=args.redis_url
     )
+    if "HCERT_BASE_URL" not in os.environ:
+        # An admin command in another shell signs with the address the server announced, not a default
+        # (a trust list naming another address would fail every device's sync).
+        try:
+            recorded = (settings.data_dir / BASE_URL_FILE).read_text("utf-8").strip()
+        except OSError:
+            recorded = ""
+        if recorded:
+            settings = settings.with_overrides(base_url=recorded)
+    return settings
 
 
 def _service(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
@@ -63,6 +77,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _record_base_url(data_dir: Path, base_url: str) -> None:
+    path = data_dir / BASE_URL_FILE
+    try:
+        if path.read_text("utf-8").strip() == base_url:
+            return
+    except OSError:
+        pass
+    tmp = path.with_name(f".{BASE_URL_FILE}.tmp")
+    tmp.write_text(base_url + "\n", "utf-8")
+    tmp.replace(path)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -75,6 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["HCERT_DEV"] = "1"
     _check_listen(args.host, args.port)
     service = _service(args, create=True)
+    _record_base_url(service.settings.data_dir, service.settings.base_url)
     dev = service.settings.dev
     created = service.ensure_development_setup(now=_now()) if dev else None
     roots = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,6 +48,14 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _base_url() -> str:
+    raw = _env("BASE_URL", "http://127.0.0.1:8000").strip()
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(f"HCERT_BASE_URL must be an http:// or https:// address with a host, not {raw[:60]!r}")
+    return raw.rstrip("/")
+
+
 def _bool(name: str) -> bool:
     raw = _env(name, "").strip().lower()
     if raw in _TRUE:
@@ -69,7 +78,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data")))
     store: str = field(default_factory=lambda: _env("STORE", "sqlite"))
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    base_url: str = field(default_factory=lambda: _env("BASE_URL", "http://127.0.0.1:8000"))
+    base_url: str = field(default_factory=lambda: _base_url())
     keys_dir: Path | None = field(default_factory=lambda: Path(p) if (p := os.environ.get("HCERT_KEYS_DIR")) else None)
     key_passphrase: str | None = field(default_factory=lambda: os.environ.get("HCERT_KEY_PASSPHRASE") or None)
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 2 * 1024 * 1024, 1))

@@ -175,3 +175,27 @@ def test_a_setting_hcert_cannot_use_is_named_in_one_line(tmp_path):
     assert r.returncode == 1, line
     assert line.startswith("hcert: store_unavailable: no node of the Redis Cluster answers ("), line
     assert f"127.0.0.1:{free}" in line and line.endswith(")"), line
+
+
+def test_an_admin_command_signs_with_the_address_the_server_announced(server, tmp_path):
+    """`hcert trust sign` in another shell (no HCERT_BASE_URL) names the server's own address, so devices still sync."""
+    import os
+
+    url, data, _ = server
+    assert (data / "base_url").read_text().strip() == url
+    env = {k: v for k, v in os.environ.items() if k != "HCERT_BASE_URL"}
+    renewed = hcert(data, "trust", "sign", "--root-dir", str(data / "root"), "--publish", env=env)
+    assert renewed.returncode == 0, renewed.stderr
+    device = tmp_path / "device"
+    synced = subprocess.run(
+        [sys.executable, "-m", "hcert_verifier", "sync", url, "--data-dir", str(device), "--allow-http"]
+        + ["--roots", str(data / "root" / "roots.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert synced.returncode == 0, synced.stderr
+    # A mistyped address is refused before anything is signed.
+    bad = hcert(data, "trust", "sign", "--root-dir", str(data / "root"), env={**env, "HCERT_BASE_URL": "ftp://x"})
+    assert bad.returncode == 2
+    assert _one_line(bad).startswith("hcert: invalid_setting: HCERT_BASE_URL must be an http:// or https:// address")
