@@ -187,9 +187,9 @@ def test_an_admin_command_signs_with_the_address_the_server_announced(server, tm
     renewed = hcert(data, "trust", "sign", "--root-dir", str(data / "root"), "--publish", env=env)
     assert renewed.returncode == 0, renewed.stderr
     device = tmp_path / "device"
+    roots = str(data / "root" / "roots.json")
     synced = subprocess.run(
-        [sys.executable, "-m", "hcert_verifier", "sync", url, "--data-dir", str(device), "--allow-http"]
-        + ["--roots", str(data / "root" / "roots.json")],
+        [sys.executable, "-m", "hcert_verifier", "sync", url, "--data-dir", str(device), "--roots", roots],
         capture_output=True,
         text=True,
         timeout=120,
