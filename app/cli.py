@@ -77,6 +77,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _program(name: str = "hcert") -> str:
+    """``name`` when that is this environment's program on PATH, else the path of this environment's one."""
+    import shutil
+
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
+        return name
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
 def _record_base_url(data_dir: Path, base_url: str) -> None:
     path = data_dir / BASE_URL_FILE
     try:
@@ -113,13 +127,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         not service.store.list_authorities() and not (service.settings.data_dir / "trust" / "trustlist.jwt").exists()
     )
     service.store.close()
-    # The flags this server was started with, so that a command copied from here reaches the same store.
+    # The flags this server was started with, so that a command copied from here reaches the same store,
+    # and the program by a path that works when the virtual environment is not on PATH.
     here = f"--data-dir {settings.data_dir} " if args.data_dir else ""
     if args.store:
         here += f"--store {args.store} "
     if args.redis_url:  # never a password on the screen
         secret = "@" in args.redis_url or "password" in args.redis_url.lower()
         here += "--redis-url '<the Redis URL>' " if secret else f"--redis-url {args.redis_url} "
+    prog = _program()
     mode = ", development mode" if dev else ""
     print(
         f"hcert: serving on http://{args.host}:{args.port} (store: {settings.store}, data: {settings.data_dir}{mode})"
@@ -127,13 +143,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if created:
         print(f"hcert: created development authority {created.code} ({created.name_zh}) with a new signing key")
     if dev:
-        print(f"hcert: get an operator credential with:  hcert {here}operator create --authority 510321 --name clerk")
+        print(f"hcert: get an operator credential with:  {prog} {here}operator create --authority 510321 --name clerk")
     if roots:
         print(f"hcert: development national root made (production keeps it offline); devices pin {roots}:")
-        print(f"hcert:   hcert-verify sync http://{args.host}:{args.port} --roots {roots}")
+        print(f"hcert:   {_program('hcert-verify')} sync http://{args.host}:{args.port} --roots {roots}")
     if empty and not dev:
         print(
-            f"hcert: the store is empty: register authorities with `hcert {here}authority create` and publish a "
+            f"hcert: the store is empty: register authorities with `{prog} {here}authority create` and publish a "
             "signed trust list (docs/OPERATIONS.md, section 1, 'A production start'), or run `hcert serve --dev` "
             "for development material",
             file=sys.stderr,
@@ -598,10 +614,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     from hcert_verifier import CST
     from issuer import EXAMPLE_DRIVER, EXAMPLE_WORKER
 
+    at = _parse_at(args.at) if args.at else _now()  # checked for either kind
     if args.kind == "worker":
         example = dict(EXAMPLE_WORKER)
     else:
-        at = _parse_at(args.at) if args.at else _now()
         sampled = (at - dt.timedelta(hours=6)).astimezone(CST).replace(microsecond=0)
         example = {**EXAMPLE_DRIVER, "sampled_at": sampled.isoformat()}
     print(json.dumps(example, ensure_ascii=False, indent=2))

@@ -158,7 +158,7 @@ def install_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(e["code"] == "json_invalid" for e in errors):  # not JSON at all: as the issuing routes say it
-            return problem(400, "invalid_json", "the body is not JSON", errors=errors)
+            return problem(400, "invalid_json", "the body is not JSON")
         return problem(422, "invalid_request", "the request does not match the API schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -72,6 +72,10 @@ def readyz(service: Service) -> dict[str, str]:
     return {"status": "ready"}
 
 
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(
     registry: MetricsDep, service: Service, authorization: Annotated[str | None, Header()] = None

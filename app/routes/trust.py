@@ -70,9 +70,11 @@ def index_pack(request: Request, now: Clock) -> Response:
     """`{"format": "hcert-pack/1", "index": <index envelope>, "parts": [...]}`; gzip when asked (docs/FORMAT.md 7.4)."""
     packed, index_etag = _network(request).pack(now=now)
     # The ETag of the index inside (what `GET /v1/index` answers with), for the device's next conditional GET.
-    headers = {"Cache-Control": "public, max-age=300", "Vary": "Accept-Encoding", "Index-ETag": index_etag}
+    headers = {"Cache-Control": "public, max-age=300", "Index-ETag": index_etag}
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(packed, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
+        gzipped = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(packed, media_type="application/json", headers=gzipped)
+    # The app's gzip middleware adds Vary: Accept-Encoding to an answer it leaves uncompressed.
     return Response(gzip.decompress(packed), media_type="application/json", headers=headers)
 
 

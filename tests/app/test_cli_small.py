@@ -74,13 +74,15 @@ def test_head_on_public_material(server):
     url, _, _ = server
     address = json.loads(httpx.get(url + "/v1/index", timeout=30).text)["trust_list"]  # a part's address
     paths = ["/v1/bundle", "/.well-known/jwks.json", "/v1/index", "/v1/index/pack", "/v1/trust-list", "/scan/"]
-    paths += ["/scan/roots.json", "/scan/sw.js", f"/v1/parts/{address}"]
+    paths += ["/scan/roots.json", "/scan/sw.js", f"/v1/parts/{address}", "/healthz", "/readyz"]
     for path in paths:
         get = httpx.get(url + path, timeout=30)
         head = httpx.head(url + path, timeout=30)
         assert get.status_code == 200, path
         assert head.status_code == 200 and head.content == b"", path
         assert head.headers.get("etag") == get.headers.get("etag")
+        for answer in (get, httpx.get(url + path, headers={"Accept-Encoding": "identity"}, timeout=30)):
+            assert answer.headers.get("vary", "").lower().count("accept-encoding") <= 1, (path, answer.headers)
 
 
 def test_piping_into_head_is_quiet(tmp_path):

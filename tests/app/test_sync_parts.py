@@ -70,6 +70,7 @@ def test_a_device_fetches_only_what_changed(server, tmp_path):
     assert day_bytes < full_bytes
     revoked = hv("verify", "--data-dir", str(device), "--json", certs[0]["qr_text"])
     assert revoked.returncode == 1 and json.loads(revoked.stdout)["code"] == "revoked"
+    assert json.loads(revoked.stdout)["status_checked"] is True  # the verdict came from the status list
     assert hv("verify", "--data-dir", str(device), certs[1]["qr_text"]).returncode == 0
 
     # The whole bundle again replaces the index (and the other way round).

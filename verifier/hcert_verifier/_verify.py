@@ -205,7 +205,9 @@ class Verifier:
         try:
             checked = self._judge(cert, key, now, warnings)
         except VerificationError as e:
-            return Result(False, e.code, e.reason, cert, key.kid, warnings=tuple(warnings), destination=destination)
+            # A revoked or suspended verdict comes from the status list: it was checked.
+            status = isinstance(e, Revoked | Suspended)
+            return Result(False, e.code, e.reason, cert, key.kid, status, tuple(warnings), destination=destination)
         if destination is None:
             return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings))
         # Step 9: the destination's acceptance rules.
