@@ -36,6 +36,9 @@ class _UsageError(Exception):
     pass
 
 
+_DATA_DIR_HELP = "data folder (default: $HCERT_HOME, else $XDG_DATA_HOME/hcert, else ~/.local/share/hcert)"
+
+
 def _read_input(value: str) -> str:
     """Return the text to verify; text from a file, stdin or the command line loses surrounding whitespace."""
     return _read_raw_input(value).strip(" \t\r\n")
@@ -233,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--roots", help="pinned national root keys (default: roots.json in the data folder)")
     verify.add_argument("--destination", help="destination province code (2 digits): apply its rules")
     verify.add_argument("--checkpoint", default="gate", help="checkpoint name in the rules, e.g. gate or highway")
-    verify.add_argument("--data-dir", help="data folder (default: $HCERT_HOME, else $XDG_DATA_HOME/hcert, else ~/.local/share/hcert)")
+    verify.add_argument("--data-dir", help=_DATA_DIR_HELP)
     verify.add_argument("--jwks", help="JWKS file of trusted issuer keys instead of a bundle ($HCERT_JWKS)")
     verify.add_argument("--status", action="append", help="status list token file (repeatable)")
     verify.add_argument("--require-status", action="store_true", help="refuse when no status list is at hand")
@@ -250,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_p.add_argument(
         "--repin", action="store_true", help="replace the pinned roots with --roots (an announced root change)"
     )
-    sync_p.add_argument("--data-dir", help="data folder (default: $HCERT_HOME, else $XDG_DATA_HOME/hcert, else ~/.local/share/hcert)")
+    sync_p.add_argument("--data-dir", help=_DATA_DIR_HELP)
     sync_p.add_argument(
         "--allow-http", action="store_true", help="allow plain http to a non-loopback server (default: https only)"
     )
