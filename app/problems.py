@@ -34,6 +34,8 @@ _INTERNAL_WRITE_DETAIL = (
     "retry with the same Idempotency-Key"
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: POST routes that only read the store (a verdict): their 503 says the store cannot be read.
+_READ_ONLY_POSTS = frozenset({"/v1/verify"})
 
 log = logging.getLogger("hcert")
 
@@ -174,7 +176,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         _store_log.warning("store_unavailable", f"{request.method} {request.url.path}: {exc}")
         # A read (GET, HEAD) changes nothing whatever the store did: only a write is told "nothing was stored".
-        detail = _UNAVAILABLE_READ_DETAIL if request.method in _SAFE_METHODS else _UNAVAILABLE_DETAIL
+        read = request.method in _SAFE_METHODS or request.url.path in _READ_ONLY_POSTS
+        detail = _UNAVAILABLE_READ_DETAIL if read else _UNAVAILABLE_DETAIL
         return _answer(request, 503, "store_unavailable", detail, headers={"Retry-After": str(RETRY_AFTER)})
 
     @app.exception_handler(OutcomeUnknown)

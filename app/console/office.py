@@ -17,6 +17,7 @@ import struct
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from hcert_verifier import CST
 
@@ -95,6 +96,12 @@ def seal_page(request: Request) -> Response:
 async def upload_seal(request: Request) -> JSONResponse:
     """Store the uploaded PNG (the request body, ``X-CSRF-Token`` header) as the office's seal."""
     raw = await request.body()
+    # The store and the image decoding run off the event loop, so that a large PNG or a slow
+    # store never holds up other requests.
+    return await run_in_threadpool(_save_seal, request, raw)
+
+
+def _save_seal(request: Request, raw: bytes) -> JSONResponse:
     try:
         signed_in = _api_session(request)
         if signed_in.operator.role != "authority_admin":

@@ -71,11 +71,24 @@ def index_pack(request: Request, now: Clock) -> Response:
     packed, index_etag = _network(request).pack(now=now)
     # The ETag of the index inside (what `GET /v1/index` answers with), for the device's next conditional GET.
     headers = {"Cache-Control": "public, max-age=300", "Index-ETag": index_etag}
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if _takes_gzip(request.headers.get("accept-encoding", "")):
         gzipped = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return Response(packed, media_type="application/json", headers=gzipped)
     # The app's gzip middleware adds Vary: Accept-Encoding to an answer it leaves uncompressed.
     return Response(gzip.decompress(packed), media_type="application/json", headers=headers)
+
+
+def _takes_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip (``gzip;q=0`` refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower().removeprefix("q=") if params.strip().lower().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 @router.get(

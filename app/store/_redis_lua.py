@@ -95,6 +95,13 @@ for i = 1, nchecks do
   else return redis.error_reply("hcert: unknown check " .. op) end
   if not ok then return {0, i} end
 end
+-- Every write's operation is known before the first one runs: never half a record.
+local known = {set = 1, setkeepttl = 1, setex = 1, del = 1, hset = 1, hdel = 1, hincrby = 1, zadd = 1,
+  zforget = 1, rpush = 1, sadd = 1, srem = 1, u2 = 1}
+for i = 0, nwrites - 1 do
+  local op = ARGV[p + 5 * i]
+  if not known[op] then return redis.error_reply("hcert: unknown write " .. tostring(op)) end
+end
 for i = 1, nwrites do
   local op, k, a1, a2, a3 = ARGV[p], KEYS[tonumber(ARGV[p + 1])], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]
   p = p + 5
