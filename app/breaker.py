@@ -33,6 +33,7 @@ from typing import Any
 import redis.exceptions
 
 from .store import OutcomeUnknown, Store, StoreUnavailable
+from .store._base import raised_from
 
 __all__ = ["COOLDOWN", "Breaker", "GuardedStore", "writes_together"]
 
@@ -84,14 +85,7 @@ _TRIPS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 def _connection_failure(exc: BaseException) -> bool:
     """Tell whether ``exc``, or an exception it was raised from, is a Redis connection error or timeout."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, _TRIPS):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return raised_from(exc, _TRIPS)
 
 
 class Breaker:

@@ -42,6 +42,18 @@ class StoreError(Exception):
     """The store could not do what was asked."""
 
 
+def raised_from(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """Tell whether ``exc``, or an exception it was raised from (or while handling), is one of ``kinds``."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class NotFound(StoreError):
     """No such record."""
 

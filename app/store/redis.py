@@ -70,6 +70,7 @@ from ._base import (
     Session,
     StoreError,
     StoreUnavailable,
+    raised_from,
 )
 
 __all__ = ["CLUSTER_SCHEMES", "RedisStore"]
@@ -165,18 +166,6 @@ class _TaggedConnection:
             if self._in_handshake or isinstance(e, _ReplyLost | redis.exceptions.BusyLoadingError):
                 raise
             raise _ReplyLost(str(e)) from e
-
-
-def _raised_from(exc: BaseException, kind: type[BaseException]) -> bool:
-    """Tell whether ``exc`` or an exception it was raised from (or while handling) is a ``kind``."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -358,7 +347,7 @@ class RedisStore:
         except (redis.exceptions.ClusterError, redis.exceptions.RedisClusterException) as e:
             # No node serves the slot, the cluster is down, or no node answers at all (redis-py's
             # RedisClusterException is not a RedisError). A write whose reply was lost first may have run.
-            if write and _raised_from(e, _ReplyLost):
+            if write and raised_from(e, _ReplyLost):
                 raise OutcomeUnknown("Redis did not answer a write") from e
             raise StoreUnavailable(f"Redis Cluster cannot serve the request ({type(e).__name__})") from e
         except redis.ResponseError as e:
