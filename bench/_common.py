@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -113,3 +114,51 @@ def redis_server() -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait()
+
+
+def wait_ready(url: str) -> None:
+    """Wait (at most about 15 s) until ``url``'s ``/readyz`` answers 200."""
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"{url}/readyz", timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def start_hcert(
+    data: Path, *, env: dict[str, str] | None = None, workers: int = 1, launch: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Start ``hcert serve --dev`` on a free loopback port in ``data``; return (process, URL, operator credential).
+
+    ``launch`` replaces ``python -m app`` as the command that serves (for instance under ``taskset``).
+    The credential is made with the CLI, as an administrator would.
+    """
+    port = free_port()
+    hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
+    serve = ["serve", "--dev", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(
+        [*(launch or hcert), *serve],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        cred = subprocess.run(
+            [*hcert, "operator", "create", "--authority", "510321", "--name", f"bench{port}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url, cred

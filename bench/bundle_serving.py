@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, free_port, worker
-from load import parse_wrk, wait_ready
+from _common import start_hcert, worker
+from load import parse_wrk
 
 LAUNCH = (
     "import sys, app.trust as t\n"
@@ -50,26 +50,10 @@ def _cores() -> tuple[str, str]:
 
 def start(mode: str, certs: int) -> tuple[subprocess.Popen[bytes], str]:
     data = Path(tempfile.mkdtemp())
-    port = free_port()
     server_core, _ = _cores()
-    hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
-    serve = ["serve", "--dev", "--port", str(port), "--workers", "1"]
-    proc = subprocess.Popen(
-        [*("taskset", "-c", server_core, sys.executable, "-c", LAUNCH, mode, "--data-dir", str(data)), *serve],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    launch = ["taskset", "-c", server_core, sys.executable, "-c", LAUNCH, mode, "--data-dir", str(data)]
+    proc, url, cred = start_hcert(data, launch=launch)
     try:
-        wait_ready(url)
-        cred = subprocess.run(
-            [*hcert, "operator", "create", "--authority", "510321", "--name", f"bench{port}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
         req = urllib.request.Request(
             f"{url}/v1/certificates/batch",
             data=json.dumps({"applications": [worker(i) for i in range(certs)]}).encode(),

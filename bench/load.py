@@ -39,23 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, redis_server  # noqa: E402
+from _common import free_port, redis_server, start_hcert  # noqa: E402
 
 from issuer import EXAMPLE_WORKER  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(url: str) -> None:
-    import urllib.request
-
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(f"{url}/readyz", timeout=1).status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def parse_wrk(text: str) -> dict[str, float]:
@@ -161,29 +149,11 @@ def run(
     store: str, workers: int, seconds: int, connections: int, redis_url: str | None, store_pids: list[int]
 ) -> dict[str, dict[str, float]]:
     data = Path(tempfile.mkdtemp())
-    port = free_port()
     env = {**os.environ, "HCERT_STORE": "redis" if redis_url else "sqlite"}
     if redis_url:
         env["HCERT_REDIS_URL"] = redis_url
-    hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
-    proc = subprocess.Popen(
-        [*hcert, "serve", "--dev", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url, cred = start_hcert(data, env=env, workers=workers)
     try:
-        wait_ready(url)
-        cred = subprocess.run(
-            [*hcert, "operator", "create", "--authority", "510321", "--name", f"load{port}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
         script = data / "issue.lua"
         body = json.dumps(EXAMPLE_WORKER, ensure_ascii=False).replace("\\", "\\\\").replace("'", "\\'")
         script.write_text(

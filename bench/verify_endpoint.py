@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, free_port, redis_server, worker
-from load import parse_wrk, wait_ready
+from _common import redis_server, start_hcert, worker
+from load import parse_wrk
 
 
 def _lua_bodies(path: Path, bodies: list[str], *, delay_ms: float | None = None) -> None:
@@ -62,29 +62,11 @@ def run(store: str, args: argparse.Namespace, redis_url: str | None) -> dict[str
     import urllib.request
 
     data = Path(tempfile.mkdtemp())
-    port = free_port()
     env = {**os.environ, "HCERT_STORE": store}
     if redis_url:
         env["HCERT_REDIS_URL"] = redis_url
-    hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
-    proc = subprocess.Popen(
-        [*hcert, "serve", "--dev", "--port", str(port), "--workers", str(args.workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url, cred = start_hcert(data, env=env, workers=args.workers)
     try:
-        wait_ready(url)
-        cred = subprocess.run(
-            [*hcert, "operator", "create", "--authority", "510321", "--name", f"bench{port}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
 
         def post(path: str, body: object) -> dict:
             req = urllib.request.Request(
