@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import http.server
 import json
-import threading
 
 import pytest
 
@@ -23,36 +21,17 @@ from hcert_verifier import Bundle, Verifier
 from issuer import STATUS_LIST_SIZE, StatusBits, sign_status_list
 from keys import KeyRing, generate_signing_key, sign_compact
 from tests.app.test_cli_and_e2e import hcert
-from tests.conftest import NOW, WORKER
+from tests.conftest import NOW, WORKER, LoopbackServer
 
 HOUR = dt.timedelta(hours=1)
 
 
-class Origin:
+class Origin(LoopbackServer):
     """A loopback HTTP server standing for another province's hcert server: path -> (status, body)."""
 
     def __init__(self):
-        routes: dict[str, tuple[int, bytes]] = {}
-        self.routes = routes
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, body = routes.get(self.path, (404, b"{}"))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        super().__init__(lambda path: self.routes.get(path, (404, b"{}")))
 
 
 class World:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import subprocess
 import sys
-import threading
 from datetime import date
 
 import httpx
 import pytest
 
-from tests.conftest import WORKER, operator_credential
+from tests.conftest import WORKER, LoopbackServer, operator_credential
 
 
 def hv(*args):
@@ -51,30 +49,12 @@ def test_sync_then_verify_offline_then_revocation_arrives(server, tmp_path):
     assert revoked.returncode == 1 and json.loads(revoked.stdout)["code"] == "revoked"
 
 
-class _Serve:
+class _Serve(LoopbackServer):
     """A loopback HTTP server that answers /v1/bundle with whatever the test sets."""
 
     def __init__(self):
-        body = {"data": b"", "status": 200}
-        self.body = body
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(body["status"])
-                self.send_header("Content-Length", str(len(body["data"])))
-                self.end_headers()
-                self.wfile.write(body["data"])
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.body = {"data": b"", "status": 200}
+        super().__init__(lambda path: (self.body["status"], self.body["data"]))
 
 
 @pytest.fixture

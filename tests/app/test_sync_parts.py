@@ -3,10 +3,8 @@ device lacks; and what it keeps when a server answers with a wrong or missing pa
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 import urllib.request
 from datetime import date
 
@@ -16,7 +14,7 @@ import pytest
 from hcert_verifier import load_roots
 from hcert_verifier.sync import load_synced
 from tests.app.test_sync import hv
-from tests.conftest import WORKER, operator_credential
+from tests.conftest import WORKER, LoopbackServer, operator_credential
 
 
 def _fetched(stdout: str) -> tuple[int, int]:
@@ -79,48 +77,30 @@ def test_a_device_fetches_only_what_changed(server, tmp_path):
     assert hv("verify", "--data-dir", str(device), certs[0]["qr_text"]).returncode == 1
 
 
-class _Proxy:
+class _Proxy(LoopbackServer):
     """Forwards to the real server, but can answer one part with other bytes or 404."""
 
     def __init__(self, upstream: str):
         self.tamper: dict[str, bytes | None] = {}
         self.spoil_pack = False
-        proxy = self
+        self.upstream = upstream
+        super().__init__(self._answer)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                address = self.path.rsplit("/", 1)[-1]
-                if self.path.startswith("/v1/parts/") and address in proxy.tamper:
-                    body = proxy.tamper[address]
-                    status = 404 if body is None else 200
-                    body = body or b""
-                else:
-                    try:
-                        with urllib.request.urlopen(upstream + self.path, timeout=10) as r:
-                            status, body = r.status, r.read()
-                    except urllib.error.HTTPError as e:
-                        status, body = e.code, e.read()
-                    if self.path == "/v1/index/pack" and proxy.spoil_pack:
-                        pack = json.loads(body)
-                        pack["parts"][-1] = pack["parts"][-1].replace("e", "f", 1)  # one part no longer matches
-                        body = json.dumps(pack).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _answer(self, path: str) -> tuple[int, bytes]:
+        address = path.rsplit("/", 1)[-1]
+        if path.startswith("/v1/parts/") and address in self.tamper:
+            body = self.tamper[address]
+            return (404, b"") if body is None else (200, body)
+        try:
+            with urllib.request.urlopen(self.upstream + path, timeout=10) as r:
+                status, data = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, data = e.code, e.read()
+        if path == "/v1/index/pack" and self.spoil_pack:
+            pack = json.loads(data)
+            pack["parts"][-1] = pack["parts"][-1].replace("e", "f", 1)  # one part no longer matches
+            data = json.dumps(pack).encode()
+        return status, data
 
 
 @pytest.mark.parametrize("fault", ["part_mismatch", "part_missing"])
