@@ -162,3 +162,24 @@ def start_hcert(
         proc.kill()
         raise
     return proc, url, cred
+
+
+@contextlib.contextmanager
+def served_hcert(
+    *, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str, Path]]:
+    """:func:`start_hcert` in a new temporary data directory; stopped and removed on leaving.
+
+    Yields (process, URL, operator credential, data directory).
+    """
+    import shutil
+    import tempfile
+
+    data = Path(tempfile.mkdtemp())
+    proc, url, cred = start_hcert(data, env=env, workers=workers)
+    try:
+        yield proc, url, cred, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(data, ignore_errors=True)

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, redis_server, start_hcert  # noqa: E402
+from _common import free_port, redis_server, served_hcert  # noqa: E402
 
 from issuer import EXAMPLE_WORKER  # noqa: E402
 
@@ -148,12 +148,10 @@ def flush(url: str) -> None:
 def run(
     store: str, workers: int, seconds: int, connections: int, redis_url: str | None, store_pids: list[int]
 ) -> dict[str, dict[str, float]]:
-    data = Path(tempfile.mkdtemp())
     env = {**os.environ, "HCERT_STORE": "redis" if redis_url else "sqlite"}
     if redis_url:
         env["HCERT_REDIS_URL"] = redis_url
-    proc, url, cred = start_hcert(data, env=env, workers=workers)
-    try:
+    with served_hcert(env=env, workers=workers) as (proc, url, cred, data):
         script = data / "issue.lua"
         body = json.dumps(EXAMPLE_WORKER, ensure_ascii=False).replace("\\", "\\\\").replace("'", "\\'")
         script.write_text(
@@ -187,10 +185,6 @@ def run(
             results[name] = parse_wrk(out)
             results[name]["cpu_s"] = cpu_seconds(pids) - before
         return results
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:

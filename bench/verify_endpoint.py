@@ -26,12 +26,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import redis_server, start_hcert, worker
+from _common import redis_server, served_hcert, worker
 from load import parse_wrk
 
 
@@ -61,12 +60,10 @@ def _wrk(url: str, *, seconds: int, connections: int, script: Path | None = None
 def run(store: str, args: argparse.Namespace, redis_url: str | None) -> dict[str, float]:
     import urllib.request
 
-    data = Path(tempfile.mkdtemp())
     env = {**os.environ, "HCERT_STORE": store}
     if redis_url:
         env["HCERT_REDIS_URL"] = redis_url
-    proc, url, cred = start_hcert(data, env=env, workers=args.workers)
-    try:
+    with served_hcert(env=env, workers=args.workers) as (_proc, url, cred, data):
 
         def post(path: str, body: object) -> dict:
             req = urllib.request.Request(
@@ -123,10 +120,6 @@ def run(store: str, args: argparse.Namespace, redis_url: str | None) -> dict[str
             "paced_p99_ms": at_rate["p99_ms"],
             "non_2xx": int(sum(r["non_2xx"] for r in [*healths, *verifies, queue, at_rate])),
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:
