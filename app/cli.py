@@ -815,24 +815,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout goes to /dev/null so that the interpreter's final flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAIL
-    except KeyRingError as e:
-        print(f"hcert: {e.code}: {e}", file=sys.stderr)
-        return EXIT_FAIL
     except _Usage as e:
         print(f"hcert: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except SettingsError as e:
-        print(f"hcert: {e.code}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ServiceError as e:
         print(f"hcert: {e.code}: {e.message}", file=sys.stderr)
         return EXIT_FAIL
-    except StoreUnavailable as e:
-        print(f"hcert: store_unavailable: {e}", file=sys.stderr)
-        return EXIT_FAIL
-    except OutcomeUnknown as e:
-        print(f"hcert: outcome_unknown: {e}", file=sys.stderr)
-        return EXIT_FAIL
+    except (KeyRingError, SettingsError, StoreUnavailable, OutcomeUnknown) as e:
+        # Errors with a stable code: one line, `hcert: CODE: message`; a bad setting is a usage error.
+        print(f"hcert: {e.code}: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, SettingsError) else EXIT_FAIL
     except (StoreError, OSError) as e:
         print(f"hcert: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL

@@ -69,6 +69,8 @@ class StoreUnavailable(StoreError):
     ``store_unavailable`` with ``Retry-After``.
     """
 
+    code = "store_unavailable"
+
 
 class OutcomeUnknown(StoreError):
     """A write was sent but its outcome is not known (connection lost before the reply).
@@ -76,6 +78,8 @@ class OutcomeUnknown(StoreError):
     It may have been committed. The API answers 503 ``outcome_unknown`` with
     ``Retry-After``: retrying with the same Idempotency-Key is safe.
     """
+
+    code = "outcome_unknown"
 
 
 #: Certificate kinds an authority may issue unless its scope says otherwise.
