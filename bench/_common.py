@@ -183,3 +183,35 @@ def served_hcert(
         proc.terminate()
         proc.wait(timeout=20)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def public_jwk(key: object, **extra: object) -> dict[str, object]:
+    """The public JWK of a signing key (``keys.SigningKey``) with its kid and ``extra`` members."""
+    from hcert_verifier import jwk_from_public_key
+
+    return {**jwk_from_public_key(key.public_key), "kid": key.kid, **extra}  # type: ignore[attr-defined]
+
+
+def national_authority(i: int, *, at: int) -> tuple[str, str, dict[str, object], object]:
+    """The ``i``-th county authority of a synthetic national network (34 provinces, round robin).
+
+    Returns (province, code, its trust list entry, its active private key); the entry has an
+    active key and a retired one, as after one rotation.
+    """
+    from keys import generate_signing_key
+
+    province = f"{11 + i % 34:02d}"
+    code = f"{province}{i // 34 + 1:04d}"
+    active, retired = generate_signing_key(), generate_signing_key()
+    entry = {
+        "id": code,
+        "name_zh": f"县卫生健康局{i}",
+        "name_en": f"County Health Bureau {i}",
+        "base_url": "https://hcert.example",
+        "scope": {"regions": [code], "kinds": ["w", "f"]},
+        "keys": [
+            public_jwk(active, state="active", not_before=at - 86400, not_after=None),
+            public_jwk(retired, state="retired", not_before=at - 90 * 86400, not_after=at - 86400),
+        ],
+    }
+    return province, code, entry, active

@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import NOW, interleave, pin_one_core, worker
+from _common import NOW, interleave, national_authority, pin_one_core, public_jwk, worker
 
 
 def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
@@ -49,11 +49,6 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
     root.ensure(now=ts)
     bundle_key = generate_signing_key()
 
-    def jwk(key, **extra):
-        from hcert_verifier import jwk_from_public_key
-
-        return {**jwk_from_public_key(key.public_key), "kid": key.kid, **extra}
-
     rng = random.Random(7)
     subs: dict[str, dict] = {}
     rule_tokens = []
@@ -62,34 +57,19 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
     for p in range(34):
         province = f"{11 + p:02d}"
         rule_key = generate_signing_key()
-        subs[province] = {"province": province, "authorities": [], "rule_signers": [jwk(rule_key)]}
+        subs[province] = {"province": province, "authorities": [], "rule_signers": [public_jwk(rule_key)]}
         body = {**SAMPLE_RULES, "province": province, "version": 1, "issued_at": ts}
         rule_tokens.append(sign_compact(rule_key, typ=RULES_TYP, payload=json_compact(body)))
     for i in range(n_authorities):
-        province = f"{11 + i % 34:02d}"
-        code = f"{province}{i // 34 + 1:04d}"
-        active, retired = generate_signing_key(), generate_signing_key()
-        signing[code] = active
-        subs[province]["authorities"].append(
-            {
-                "id": code,
-                "name_zh": f"县卫生健康局{i}",
-                "name_en": f"County Health Bureau {i}",
-                "base_url": "https://hcert.example",
-                "scope": {"regions": [code], "kinds": ["w", "f"]},
-                "keys": [
-                    jwk(active, state="active", not_before=ts - 86400, not_after=None),
-                    jwk(retired, state="retired", not_before=ts - 90 * 86400, not_after=ts - 86400),
-                ],
-            }
-        )
+        province, code, entry, signing[code] = national_authority(i, at=ts)
+        subs[province]["authorities"].append(entry)
         bits = StatusBits(STATUS_LIST_SIZE, 2)
         # Revoked entries at even indexes; the benchmark certificates use odd ones.
         for idx in rng.sample(range(0, STATUS_LIST_SIZE, 2), STATUS_LIST_SIZE // 2 // 100):
             bits.set(idx, 1)
         status_tokens.append(
             sign_status_list(
-                active,
+                signing[code],
                 bits,
                 uri=f"https://hcert.example/v1/status/{code}/0",
                 iat=ts,
@@ -98,7 +78,7 @@ def build(n_authorities: int) -> tuple[str, list[dict], dict, list]:
                 version=1,
             )
         )
-    trust = sign_trust_list(root, list(subs.values()), [jwk(bundle_key)], version=1, now=NOW)
+    trust = sign_trust_list(root, list(subs.values()), [public_jwk(bundle_key)], version=1, now=NOW)
     payload = {
         "format": BUNDLE_FORMAT,
         "version": 1,

@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import NOW
+from _common import NOW, national_authority, public_jwk
 
 TS = int(NOW.timestamp())
 
@@ -78,7 +78,7 @@ class World:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from app.trust import SAMPLE_RULES, sign_trust_list
-        from hcert_verifier import RULES_TYP, json_compact, jwk_from_public_key
+        from hcert_verifier import RULES_TYP, json_compact
         from keys import KeyRing, generate_signing_key, sign_compact
 
         self.rng = random.Random(7)
@@ -87,15 +87,12 @@ class World:
         root.ensure(now=TS)
         self.bundle_key = generate_signing_key()
 
-        def jwk(key, **extra):
-            return {**jwk_from_public_key(key.public_key), "kid": key.kid, **extra}
-
         subs: dict[str, dict] = {}
         self.rules = []
         for p in range(34):
             province = f"{11 + p:02d}"
             rule_key = generate_signing_key()
-            subs[province] = {"province": province, "authorities": [], "rule_signers": [jwk(rule_key)]}
+            subs[province] = {"province": province, "authorities": [], "rule_signers": [public_jwk(rule_key)]}
             body = {**SAMPLE_RULES, "province": province, "version": 1, "issued_at": TS}
             self.rules.append(sign_compact(rule_key, typ=RULES_TYP, payload=json_compact(body)))
         self.keys = {}
@@ -105,23 +102,8 @@ class World:
         from issuer import StatusBits
 
         for i in range(args.authorities):
-            province = f"{11 + i % 34:02d}"
-            code = f"{province}{i // 34 + 1:04d}"
-            active, retired = generate_signing_key(), generate_signing_key()
-            self.keys[code] = active
-            subs[province]["authorities"].append(
-                {
-                    "id": code,
-                    "name_zh": f"县卫生健康局{i}",
-                    "name_en": f"County Health Bureau {i}",
-                    "base_url": "https://hcert.example",
-                    "scope": {"regions": [code], "kinds": ["w", "f"]},
-                    "keys": [
-                        jwk(active, state="active", not_before=TS - 86400, not_after=None),
-                        jwk(retired, state="retired", not_before=TS - 90 * 86400, not_after=TS - 86400),
-                    ],
-                }
-            )
+            province, code, entry, self.keys[code] = national_authority(i, at=TS)
+            subs[province]["authorities"].append(entry)
             for lst, (size, revoked) in enumerate(models[i]):
                 bits = StatusBits(size, 2)
                 # Revoked entries anywhere in the list (indexes are random; its first half is used).
@@ -129,7 +111,7 @@ class World:
                     bits.set(idx, 1)
                 self.bits[(code, lst)] = [bits, 1]
                 self.revoked += min(revoked, size // 2)
-        self.trust = sign_trust_list(root, list(subs.values()), [jwk(self.bundle_key)], version=1, now=NOW)
+        self.trust = sign_trust_list(root, list(subs.values()), [public_jwk(self.bundle_key)], version=1, now=NOW)
         self.roots = [{"kty": "EC", "crv": "P-256", "x": r.x, "y": r.y, "kid": r.kid} for r in root.records]
         self.tokens = {ref: self._sign(ref, iat=TS) for ref in self.bits}
 
