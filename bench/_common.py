@@ -116,40 +116,52 @@ def redis_server() -> Iterator[str]:
             proc.wait()
 
 
-def wait_ready(url: str) -> None:
-    """Wait (at most about 15 s) until ``url``'s ``/readyz`` answers 200."""
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None, *, timeout: float = 60) -> None:
+    """Wait until ``url``'s ``/readyz`` answers 200; fail at once if ``proc`` (the server) has exited."""
     import urllib.request
 
-    for _ in range(300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited")
         try:
-            if urllib.request.urlopen(f"{url}/readyz", timeout=1).status == 200:
+            if urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200:
                 return
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise RuntimeError("server did not start")
 
 
 def start_hcert(
-    data: Path, *, env: dict[str, str] | None = None, workers: int = 1, launch: list[str] | None = None
+    data: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    launch: list[str] | None = None,
+    port: int | None = None,
+    log: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     """Start ``hcert serve --dev`` on a free loopback port in ``data``; return (process, URL, operator credential).
 
     ``launch`` replaces ``python -m app`` as the command that serves (for instance under ``taskset``).
-    The credential is made with the CLI, as an administrator would.
+    The credential is made with the CLI, as an administrator would. ``port`` (default: a free
+    one) and ``log`` (a file for the server's output; default: none) as a benchmark needs.
     """
-    port = free_port()
+    port = port or free_port()
     hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
     serve = ["serve", "--dev", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(
         [*(launch or hcert), *serve],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # A file or nothing: a pipe nobody reads would fill up and block the server.
+        stdout=open(log, "w") if log else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url)
+        wait_ready(url, proc)
         cred = subprocess.run(
             [*hcert, "operator", "create", "--authority", "510321", "--name", f"bench{port}"],
             cwd=ROOT,

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port  # noqa: E402
+from _common import free_port, start_hcert, wait_ready  # noqa: E402
 
 from issuer import EXAMPLE_WORKER  # noqa: E402
 
@@ -67,22 +67,6 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
     client.close()
     return proc
-
-
-def wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.1)
-    raise RuntimeError("server not ready")
 
 
 class Client:
@@ -149,27 +133,8 @@ def main() -> None:
         "HCERT_BASE_URL": f"http://127.0.0.1:{port}",
     }
     data = work / "data"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(data), "serve", "--dev", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        # A file or nothing: a pipe nobody reads would fill up and block the server.
-        stdout=open(args.log, "w") if args.log else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server, url, token = start_hcert(data, env=env, port=port, log=args.log)
     try:
-        wait_ready(port)
-        token = subprocess.run(
-            [
-                *(sys.executable, "-m", "app", "--data-dir", str(data)),
-                *("operator", "create", "--authority", "510321", "--name", "bench"),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
         clients = [Client(port, token) for _ in range(args.clients)]
         stop = threading.Event()
 
@@ -211,7 +176,7 @@ def main() -> None:
             print(f"{name:>10}: {json.dumps(figures)}")
 
         # Recovery: retry everything not acknowledged with its own key.
-        wait_ready(port)
+        wait_ready(url, server)
         acknowledged = {str(r["key"]): str(r["jti"]) for r in results if r["status"] == 201}
         retrier = Client(port, token)
         for key in {str(r["key"]) for r in results} - set(acknowledged):

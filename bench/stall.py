@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,25 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port  # noqa: E402
+from _common import free_port, start_hcert  # noqa: E402
 
 MILLION_CSV = b"kind\n" + b"x\n" * 1_000_000
 MILLION_JSON = b'{"applications":[' + b",".join([b"{}"] * 600_000) + b"]}"
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def poll(url: str, stop: threading.Event | None, count: int) -> list[float]:
@@ -84,18 +68,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data"
         env = {**os.environ, "HCERT_BASE_URL": url}
-        hcert = [sys.executable, "-m", "app", "--data-dir", str(data)]
-        proc = subprocess.Popen([*hcert, "serve", "--dev", "--port", str(port)], cwd=ROOT, env=env)
+        proc, _, token = start_hcert(data, env=env, port=port, log=None)
         try:
-            wait_ready(url, proc)
-            token = subprocess.run(
-                [*hcert, "operator", "create", "--authority", "510321", "--name", "bench"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
             baseline = poll(url, None, 300)
 
             stop = threading.Event()
