@@ -124,7 +124,7 @@ class AuditAnchor:
         #: The store's hash of entry ``seq`` (``None``: no such entry), checked before the checkpoint moves.
         self.lookup = lookup
 
-    def write(self, seq: int, head: str, *, at: int) -> bool:
+    def write(self, seq: int, head: str, *, at: int, lookup: Callable[[int], str | None] | None = None) -> bool:
         """Sign and store a checkpoint of entry ``seq``, unless the file already holds a later one.
 
         Several processes may write: the file is rewritten in place under an
@@ -132,7 +132,9 @@ class AuditAnchor:
         It is not fsynced: it is written after the store's own durable commit,
         so after a power cut it can only lag the log (``hcert audit verify``
         then reports the newest entries as not yet anchored), and a torn file is
-        replaced by the next write. Returns whether it was written. Raises
+        replaced by the next write. ``lookup`` replaces :attr:`lookup` for this
+        write (the store's entries read with the write that appended ``seq``).
+        Returns whether it was written. Raises
         :class:`keys.KeyRingError` when the audit key cannot be used, and
         :class:`AuditError` (writing nothing) when the log no longer holds the
         entry the present checkpoint anchors: moving on would hide a cut or
@@ -143,7 +145,8 @@ class AuditAnchor:
             current = self._unverified_head()
             if current is not None and current[0] >= seq:
                 return False
-            if current is not None and self.lookup is not None and self.lookup(current[0]) != current[1]:
+            lookup = lookup or self.lookup
+            if current is not None and lookup is not None and lookup(current[0]) != current[1]:
                 raise AuditError(
                     f"the log no longer holds entry {current[0]} as the signed checkpoint anchors it: "
                     "checkpoint not moved (run `hcert audit verify`)"
@@ -207,14 +210,14 @@ class AuditAnchor:
             raise AuditError(f"the audit checkpoint {self.path} is malformed")
         return Checkpoint(seq, head, at)
 
-    def listener(self, seq: int, head: str, at: int) -> None:
+    def listener(self, seq: int, head: str, at: int, lookup: Callable[[int], str | None] | None = None) -> None:
         """Write a checkpoint after the store appended entries; log (never raise) on failure.
 
         The entries are committed already: failing the request would not undo
         them. ``hcert audit verify`` reports the entries after the checkpoint.
         """
         try:
-            self.write(seq, head, at=at)
+            self.write(seq, head, at=at, lookup=lookup)
         except Exception as e:
             log.warning("audit checkpoint not written for entry %d: %s: %s", seq, type(e).__name__, e)
 
@@ -266,14 +269,16 @@ class AuditAnchors:
             names += [p.stem for p in folder.glob("*.jwt") if _CHAIN_NAME.fullmatch(p.stem)]
         return sorted(names)
 
-    def listener(self, chain: str, seq: int, head: str, at: int) -> None:
+    def listener(
+        self, chain: str, seq: int, head: str, at: int, lookup: Callable[[int], str | None] | None = None
+    ) -> None:
         """Write the chain's checkpoint after the store appended to it; log (never raise) on failure."""
         try:
             anchor = self.for_chain(chain)
         except AuditError as e:
             log.warning("audit checkpoint not written for entry %d of chain %s: %s", seq, chain, e)
             return
-        anchor.listener(seq, head, at)
+        anchor.listener(seq, head, at, lookup)
 
 
 @dataclass(frozen=True)

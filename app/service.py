@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class IssuingService:
         #: Each authority's status lists as this process knows them: a certificate in another
         #: one opened a list, which the bundle must carry (``issue`` signals it).
         self._known_lists: dict[str, set[int]] = {}
+        #: The authority read with each signed-in operator's credential, by the operator object
+        #: (that request's own): its issue uses it instead of reading the directory again.
+        self._signed_in: dict[int, tuple[weakref.ref[Operator], Authority]] = {}
         secure_data_dir(settings.data_dir)
         self._subject_key = self._load_subject_key()
         self.audit_anchors = self._make_audit_anchors()
@@ -424,7 +428,9 @@ class IssuingService:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None, "unauthenticated"
         # Read from the store on every request: a disabled credential is refused at once everywhere.
-        operator = self.store.operator_by_token_hash(hash_token(token))
+        operator, authority = self.store.credential(hash_token(token))
+        if operator is not None and authority is not None:
+            self._remember_authority(operator, authority)
         if operator is None:
             return None, "unauthenticated"
         if operator.disabled:
@@ -432,6 +438,26 @@ class IssuingService:
         if ts is not None and operator.expires is not None and ts >= operator.expires:
             return None, "credential_expired"
         return operator, ""
+
+    def _remember_authority(self, operator: Operator, authority: Authority) -> None:
+        key = id(operator)
+
+        def forget(_: object) -> None:
+            with self._lock:
+                entry = self._signed_in.get(key)
+                if entry is not None and entry[0]() is None:
+                    del self._signed_in[key]
+
+        with self._lock:
+            self._signed_in[key] = (weakref.ref(operator, forget), authority)
+
+    def _authority_for(self, code: str, operator: Operator) -> Authority:
+        """Return authority ``code`` as read with this operator's credential in this request, else from the store."""
+        with self._lock:
+            entry = self._signed_in.get(id(operator))
+        if entry is not None and entry[0]() is operator and entry[1].code == code:
+            return entry[1]
+        return self._require_authority(code)
 
     def sign_in(self, token: str, *, client: str, now: dt.datetime) -> Operator:
         """Authenticate a bearer credential, throttling failed sign-ins per client and per credential.
@@ -592,7 +618,7 @@ class IssuingService:
                     )
                 return stored.status_code, stored.body, True
         issuer = self.issuer(authority)
-        scope_kinds, scope_regions = self.scope_of(self._require_authority(authority))
+        scope_kinds, scope_regions = self.scope_of(self._authority_for(authority, operator))
         batch = "b_" + secrets.token_hex(8)
         result = BatchResult(batch)
         eligible: list[tuple[int, Any, str]] = []

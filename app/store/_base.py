@@ -226,8 +226,17 @@ def chain_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-#: Told ``(chain, seq, hash, time)`` of the newest entry of a chain after each committed write that appended to it.
-AuditListener = Callable[[str, int, str, int], None]
+class AuditListener(Protocol):
+    """Told ``(chain, seq, hash, time)`` of the newest entry of a chain after each committed write that appended to it.
+
+    ``lookup``, when given, returns the store's hash of an earlier entry of the chain
+    (``None``: no such entry) as read with the write itself, where it has it.
+    """
+
+    def __call__(
+        self, chain: str, seq: int, head: str, at: int, lookup: Callable[[int], str | None] | None = None, /
+    ) -> None: ...
+
 
 #: What an issue request writes: certificates, audit entries and its idempotency record.
 IssueWrite = tuple[list["CertificateRecord"], list["AuditEvent"], "IdempotencyRecord | None"]
@@ -248,6 +257,10 @@ class Store(Protocol):
 
     def add_operator(self, operator: Operator, audit: AuditEvent) -> None: ...
     def operator_by_token_hash(self, token_hash: str) -> Operator | None: ...
+    def credential(self, token_hash: str) -> tuple[Operator | None, Authority | None]:
+        """Return the operator of a credential and the operator's authority (``None``: none), read together."""
+        ...
+
     def list_operators(self, authority: str | None) -> list[Operator]: ...
 
     # -- credential lifecycle -------------------------------------------------------

@@ -8,7 +8,7 @@ slot). See :mod:`app.store.redis` for the key layout.
 
 from __future__ import annotations
 
-__all__ = ["ALLOCATE", "LOCK", "MOVE", "SIGNIN", "STATUS", "WRITE"]
+__all__ = ["ALLOCATE", "CREDENTIAL", "LOCK", "MOVE", "SIGNIN", "STATUS", "WRITE"]
 
 # SHA-256 in Lua 5.1 with Redis's bit library (the audit chain's hash when the
 # caller's guess of the chain head was wrong; see WRITE). Sums of up to five
@@ -65,12 +65,17 @@ end
 #: ARGV: number of checks, number of writes, then five values per instruction
 #: (name, key index, three arguments), then the audit part: list key index
 #: (0: none), head key index, the caller's guess of the head (seq, hash), the
-#: number of entries and four values per entry: the canonical JSON of the entry
-#: cut around its ``prev`` and ``seq`` values (before, between, after) and the
-#: entry's hash computed by the caller from its guess.
+#: number of entries, the first entry to read back (0: none; see below) and
+#: four values per entry: the canonical JSON of the entry cut around its
+#: ``prev`` and ``seq`` values (before, between, after) and the entry's hash
+#: computed by the caller from its guess.
 #:
 #: Returns ``{0, n}`` when check ``n`` fails (nothing written), else ``{1}``
-#: or, with audit entries, ``{1, seq, hash}`` of the new head. When the head
+#: or, with audit entries, ``{1, seq, hash, entries}`` of the new head, with
+#: ``entries`` the chain's entries from the one asked to read back up to the
+#: last one before this write (at most 64): the audit checkpoint needs the
+#: entry it anchors to still be in the log before it moves on, and reading it
+#: here saves a round trip. When the head
 #: is the guessed one (the caller wrote the chain's last entry: always, with
 #: one writer), the caller's hashes are stored as they are; otherwise each entry
 #: is hashed here. Either way no write is retried.
@@ -122,13 +127,17 @@ for i = 1, nwrites do
 end
 local list, headkey = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
 if list == 0 then return {1} end
-local guess_seq, guess_prev, n = ARGV[p + 2], ARGV[p + 3], tonumber(ARGV[p + 4])
-p = p + 5
+local guess_seq, guess_prev, n, want = ARGV[p + 2], ARGV[p + 3], tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5])
+p = p + 6
 local seq, prev = 0, string.rep("0", 64)
 local head = redis.call("GET", KEYS[headkey])
 if head then
   local sp = string.find(head, " ", 1, true)
   seq, prev = tonumber(string.sub(head, 1, sp - 1)), string.sub(head, sp + 1)
+end
+local seen = {}
+if want > 0 and want <= seq then
+  seen = redis.call("LRANGE", KEYS[list], want - 1, math.min(seq, want + 63) - 1)
 end
 local trusted = tostring(seq) == guess_seq and prev == guess_prev
 for i = 1, n do
@@ -141,7 +150,7 @@ for i = 1, n do
   prev = digest
 end
 redis.call("SET", KEYS[headkey], string.format("%d", seq) .. " " .. prev)
-return {1, string.format("%d", seq), prev}
+return {1, string.format("%d", seq), prev, seen}
 """
 )
 
@@ -175,6 +184,21 @@ for i = 3, #ARGV do
 end
 if #won > 1 then redis.call("HINCRBY", KEYS[1], string.format("%d", lst), #won - 1) end
 return won
+"""
+
+#: A credential's operator and that operator's authority, read together (one round trip for what
+#: every authenticated request needs). KEYS: the credential index, the operators, the authorities
+#: (the directory's hash tag); ARGV[1]: the credential's hash. Returns ``{}`` (no such credential),
+#: or ``{operator}`` or ``{operator, authority}`` as stored (JSON).
+CREDENTIAL = r"""
+local id = redis.call("HGET", KEYS[1], ARGV[1])
+if not id then return {} end
+local op = redis.call("HGET", KEYS[2], id)
+if not op then return {} end
+local code = cjson.decode(op)["authority"]
+local authority = type(code) == "string" and redis.call("HGET", KEYS[3], code)
+if not authority then return {op} end
+return {op, authority}
 """
 
 #: Count one failed sign-in per key (all of one hash tag); ARGV[1]: seconds to keep a count.

@@ -168,6 +168,12 @@ class _TaggedConnection:
             raise _ReplyLost(str(e)) from e
 
 
+def _entry_hash(raw: bytes, seq: int) -> str | None:
+    """Return the hash of a stored audit entry if it is entry ``seq``."""
+    entry, digest = json.loads(raw)
+    return str(digest) if isinstance(entry, dict) and entry.get("seq") == seq else None
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
@@ -212,6 +218,9 @@ class RedisStore:
         # hashes computed here; otherwise the script hashes (no retry either way).
         self._heads: dict[str, tuple[int, str]] = {}
         self._registered: set[str] = set()
+        #: The newest entry of each chain that this process saw anchored: the audit checkpoint
+        #: holds it or a later one (the write script reads the entries from it back).
+        self._anchored: dict[str, int] = {}
         #: The newest status list each authority used here (the allocation script's guess).
         self._lists: dict[str, int] = {}
         scheme = urllib.parse.urlsplit(url).scheme
@@ -234,6 +243,7 @@ class RedisStore:
             pool.connection_class = _tagged(pool.connection_class)
         self._write = self._r.register_script(_redis_lua.WRITE)
         self._signin = self._r.register_script(_redis_lua.SIGNIN)
+        self._credential = self._r.register_script(_redis_lua.CREDENTIAL)
         self._allocate = self._r.register_script(_redis_lua.ALLOCATE)
         self._status = self._r.register_script(_redis_lua.STATUS)
         self._move = self._r.register_script(_redis_lua.MOVE)
@@ -396,7 +406,10 @@ class RedisStore:
                 # entries only if another write lands in between (SHA-256 in Lua: about a
                 # millisecond an entry, during which Redis serves nobody else).
                 guess = self.audit_head(chain)
-            argv += [k("audit"), k("audit:head"), str(guess[0]), guess[1], str(len(events))]
+            # The entries from the one this process last saw anchored (the checkpoint cannot be
+            # older) up to the head: the checkpoint reads the one it anchors from the reply.
+            want = max(self._anchored.get(chain, 0), guess[0] - 63) if chain in self._anchored else 0
+            argv += [k("audit"), k("audit:head"), str(guess[0]), guess[1], str(len(events)), str(want)]
             seq, prev = guess
             for event in events:
                 seq += 1
@@ -405,7 +418,7 @@ class RedisStore:
                 argv += [before, between, after, digest]
                 prev = digest
         else:
-            argv += ["0", "0", "", "", "0"]
+            argv += ["0", "0", "", "", "0", "0"]
         acked: int | None = None
         if self.wait_replicas > 0:
             reply, acked = self._call(partial(self._write_and_wait, keys, argv), write=True)
@@ -413,11 +426,19 @@ class RedisStore:
             reply = self._call(lambda: self._write(keys=keys, args=argv), write=True)
         if int(reply[0]) == 0:
             return int(reply[1])
-        if len(reply) == 3 and chain is not None:
+        if len(reply) == 4 and chain is not None:
             head = (int(reply[1]), reply[2].decode())
             self._heads[chain] = head
             if self.audit_listener is not None:
-                self.audit_listener(chain, head[0], head[1], events[-1].time)
+                seen = {want + i: raw for i, raw in enumerate(reply[3])}
+
+                def lookup(seq: int, chain: str = chain) -> str | None:
+                    # Read in the same script as the write: the log held it after the checkpoint was made.
+                    return _entry_hash(seen[seq], seq) if seq in seen else self.audit_hash(chain, seq)
+
+                self.audit_listener(chain, head[0], head[1], events[-1].time, lookup)
+            # After the listener, the chain's checkpoint holds this head or a later one.
+            self._anchored[chain] = max(self._anchored.get(chain, 0), head[0])
         if acked is not None and acked < self.wait_replicas:
             # Written on the master, not yet on enough replicas: a failover now could lose it.
             raise OutcomeUnknown(
@@ -480,10 +501,7 @@ class RedisStore:
     def audit_hash(self, chain: str, seq: int) -> str | None:
         list_key, _ = self._chain_keys(chain)
         raw: Any = self._call(lambda: self._r.lindex(list_key, seq - 1)) if seq >= 1 else None
-        if raw is None:
-            return None
-        entry, digest = json.loads(raw)
-        return str(digest) if isinstance(entry, dict) and entry.get("seq") == seq else None
+        return None if raw is None else _entry_hash(raw, seq)
 
     def audit_entries(self, chain: str | None = None) -> Iterator[tuple[dict[str, Any], str]]:
         if chain is not None:
@@ -560,6 +578,12 @@ class RedisStore:
     def operator_by_token_hash(self, token_hash: str) -> Operator | None:
         op_id = self._call(lambda: self._r.hget(_key(_DIR, "optoken"), token_hash))
         return self.get_operator(op_id.decode()) if op_id else None
+
+    def credential(self, token_hash: str) -> tuple[Operator | None, Authority | None]:
+        keys = [_key(_DIR, "optoken"), _key(_DIR, "operators"), _key(_DIR, "authorities")]
+        reply: list[Any] = self._call(lambda: self._credential(keys=keys, args=[token_hash]))
+        operator = Operator(**json.loads(reply[0])) if reply else None
+        return operator, Authority.from_json(reply[1]) if len(reply) > 1 else None
 
     def list_operators(self, authority: str | None) -> list[Operator]:
         ops = (Operator(**json.loads(v)) for v in self._call(lambda: self._r.hvals(_key(_DIR, "operators"))))

@@ -348,6 +348,11 @@ class SqliteStore:
         rows = self._read(f"{self._OP} WHERE token_hash = ?", (token_hash,))
         return self._operator(rows[0]) if rows else None
 
+    def credential(self, token_hash: str) -> tuple[Operator | None, Authority | None]:
+        operator = self.operator_by_token_hash(token_hash)
+        authority = self.get_authority(operator.authority) if operator and operator.authority else None
+        return operator, authority
+
     def list_operators(self, authority: str | None) -> list[Operator]:
         rows = self._read(f"{self._OP} WHERE ifnull(authority, '') = ? ORDER BY name", (authority or "",))
         return [self._operator(r) for r in rows]

@@ -177,3 +177,34 @@ def test_scope_over_the_api(app_client):
     is_problem(app_client.put("/v1/authorities/510321/scope", json={"kinds": ["w"]}), 403, "forbidden")
     listed = app_client.get("/v1/authorities", headers=h).json()
     assert {a["code"]: a["kinds"] for a in listed} == {"420100": ["f"], "510321": ["f"]}
+
+
+def test_a_scope_narrowed_on_another_instance_binds_the_next_request(app_client, tmp_path, clock):
+    from tests.app.test_credentials import _second_instance
+
+    client_b, store_b = _second_instance(app_client, tmp_path, clock)
+    with client_b:
+        assert app_client.post("/v1/certificates", json=WORKER).status_code == 201
+        client_b.app.state.service.set_scope("510321", kinds=["f"], actor="t", now=NOW)
+        is_problem(app_client.post("/v1/certificates", json=WORKER), 403, "out_of_scope")
+    store_b.close()
+
+
+def test_an_issue_reads_the_authority_once_with_the_credential(app_client, monkeypatch):
+    # The credential's read brings the operator's authority; the issue uses that very read.
+    store = app_client.service.store
+    reads = []
+    real_credential, real_get = store.credential, store.get_authority
+
+    def credential(token_hash):
+        reads.append("credential")
+        monkeypatch.setattr(store, "get_authority", real_get)  # SQLite's credential reads it
+        try:
+            return real_credential(token_hash)
+        finally:
+            monkeypatch.setattr(store, "get_authority", lambda code: reads.append("authority") or real_get(code))
+
+    monkeypatch.setattr(store, "credential", credential)
+    monkeypatch.setattr(store, "get_authority", lambda code: reads.append("authority") or real_get(code))
+    assert app_client.post("/v1/certificates", json=WORKER).status_code == 201
+    assert reads == ["credential"]

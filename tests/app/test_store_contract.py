@@ -73,6 +73,21 @@ def test_operators(store):
     assert store.list_operators("510321") == [op]
 
 
+def test_a_credential_reads_its_operator_and_authority_together(store):
+    rong = Authority("510321", "荣县", "Rong", T, kinds=("w",), regions=("510321",))
+    store.add_authority(rong, ev())
+    op = Operator("op_1", "510321", "clerk", "operator", "hash1", T, expires=T + 86400)
+    store.add_operator(op, ev())
+    store.add_operator(Operator("op_2", None, "root", "national_admin", "hash2", T), ev())
+    store.add_operator(Operator("op_3", "510999", "orphan", "operator", "hash3", T), ev())
+    assert store.credential("hash1") == (op, rong)
+    assert store.credential("hash2") == (store.get_operator("op_2"), None)  # a national admin has none
+    assert store.credential("hash3") == (store.get_operator("op_3"), None)  # an authority not in the directory
+    assert store.credential("nope") == (None, None)
+    narrowed = store.set_authority_scope("510321", kinds=("w", "f"), regions=None, audit=ev())
+    assert store.credential("hash1") == (op, narrowed)  # read now, never remembered
+
+
 def test_status_allocation_is_unique_random_and_rolls_over(store):
     slots = store.allocate_status("510321", 300, list_size=512)
     assert len(set(slots)) == 300
@@ -219,7 +234,13 @@ def test_audit_head_and_listener_follow_every_committed_append(store):
     from app.store._base import GENESIS
 
     heard = []
-    store.audit_listener = lambda chain, seq, head, at: heard.append((chain, seq, head, at))
+    lookups = []
+
+    def listener(chain, seq, head, at, lookup=None):
+        heard.append((chain, seq, head, at))
+        lookups.append((chain, lookup))
+
+    store.audit_listener = listener
     assert store.audit_chains() == []
     store.add_authority(Authority("510321", "荣县", "Rong", T), AuditEvent(T + 1, "a", None, "x", "s", {}))
     store.commit_issue([record("j1"), record("j2", idx=2)], [ev("issue", "j1"), ev("issue", "j2")], None)
@@ -234,6 +255,22 @@ def test_audit_head_and_listener_follow_every_committed_append(store):
     assert store.audit_head("no-such-chain") == (0, GENESIS)
     assert sorted(store.audit_chains()) == sorted({chain for chain, *_ in heard})
     assert sum(n for _, n, _, _ in {h[0]: h for h in heard}.values()) == 3
+    # A lookup handed to the listener answers as audit_hash does, for every entry of the chain.
+    for chain, lookup in lookups:
+        if lookup is not None:
+            n = store.audit_head(chain)[0]
+            assert [lookup(s) for s in range(n + 2)] == [store.audit_hash(chain, s) for s in range(n + 2)]
+    # Later appends to a chain read back the entries from the one last anchored (Redis: in the write).
+    store.commit_issue([record("j3", idx=3)], [ev("issue", "j3")], None)
+    chain, lookup = lookups[-1]
+    seq = heard[-1][1]
+    if lookup is not None:
+        assert [lookup(s) for s in range(1, seq + 1)] == [store.audit_hash(chain, s) for s in range(1, seq + 1)]
+        anchored = seq - 1  # the head after the previous write to this chain, which its checkpoint holds
+        expected = store.audit_hash(chain, anchored)
+        store.audit_hash = lambda *a: pytest.fail("the anchored entry was not read with the write")
+        assert lookup(anchored) == expected  # no further round trip
+        del store.audit_hash
     assert_every_chain_verifies(store)
     store.audit_listener = None
 
