@@ -37,6 +37,7 @@ import hashlib
 import heapq
 import json
 import secrets
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -103,6 +104,13 @@ _FRESH_HEAD_ABOVE = 8
 
 #: Socket timeouts (seconds): a frozen or unreachable Redis fails a request within a second.
 _TIMEOUT = 0.5
+#: Spare status entries: an authority that asked for entries within the last ``_SPARE_WHEN``
+#: seconds (a busy one) gets up to ``_SPARE_MAX`` more than it asked for, kept in the process
+#: for ``_SPARE_AGE`` seconds, so most of its next requests need no reservation round trip. An
+#: entry never used is harmless (as for a request that fails); a quiet office reserves none.
+_SPARE_WHEN = 1.0
+_SPARE_MAX = 16
+_SPARE_AGE = 10.0
 
 
 def _key(tag: str, *parts: str) -> str:
@@ -223,6 +231,11 @@ class RedisStore:
         self._anchored: dict[str, int] = {}
         #: The newest status list each authority used here (the allocation script's guess).
         self._lists: dict[str, int] = {}
+        #: Spare reserved status entries per (authority, list size), with when they were reserved,
+        #: and when each authority last reserved entries (see ``_SPARE_WHEN``).
+        self._spare: dict[tuple[str, int], tuple[float, list[tuple[int, int]]]] = {}
+        self._asked: dict[str, float] = {}
+        self._spare_lock = threading.Lock()
         scheme = urllib.parse.urlsplit(url).scheme
         # No client-side retries: a write retried after its reply was lost could run twice.
         no_retry = Retry(NoBackoff(), 0)
@@ -705,8 +718,27 @@ class RedisStore:
         list_size: int,
         build: Callable[[list[tuple[int, int]]], IssueWrite],
     ) -> None:
-        records, audit, idempotency = build(self.allocate_status(authority, count, list_size=list_size))
+        records, audit, idempotency = build(self._reserved(authority, count, list_size))
         self.commit_issue(records, audit, idempotency)
+
+    def _reserved(self, authority: str, count: int, list_size: int) -> list[tuple[int, int]]:
+        """Return ``count`` reserved status entries: spare ones kept from an earlier reservation, or new ones."""
+        now = time.monotonic()
+        with self._spare_lock:
+            at, spare = self._spare.get((authority, list_size), (now, []))
+            if now - at > _SPARE_AGE:
+                spare = []
+            if len(spare) >= count:
+                taken, spare[:] = spare[:count], spare[count:]
+                return taken
+            busy = now - self._asked.get(authority, -_SPARE_WHEN) < _SPARE_WHEN
+            self._asked[authority] = now
+        extra = _SPARE_MAX if busy and count <= _SPARE_MAX else 0
+        slots = self.allocate_status(authority, count + extra, list_size=list_size)
+        if extra:
+            with self._spare_lock:
+                self._spare[(authority, list_size)] = (now, slots[count:])
+        return slots[:count]
 
     def forget_idempotency_without(self, prefix: str) -> int:
         done = _key(_DIR, "idem-forgotten-without", prefix)

@@ -870,3 +870,40 @@ def test_every_key_a_redis_script_touches_is_one_of_its_keys(redis_url):
         elif client == "lua":
             assert words[1] in given, (words, given)
     assert scripts >= 8 and any(w[0] == "SADD" for c, w in lines if c == "lua")
+
+
+def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_none(store, monkeypatch):
+    if not hasattr(store, "_reserved"):
+        pytest.skip("SQLite reserves in the issue's own transaction")
+    import app.store.redis as redis_store
+
+    asked = []
+    real = store.allocate_status
+    monkeypatch.setattr(store, "allocate_status", lambda a, n, **kw: asked.append(n) or real(a, n, **kw))
+    used = []
+
+    def issue(n=1):
+        def build(slots):
+            used.extend(slots)
+            return [record(f"j{len(used)}_{i}", lst, idx) for i, (lst, idx) in enumerate(slots)], [ev()], None
+
+        store.issue_with_status("510321", n, list_size=512, build=build)
+
+    issue()  # a first request: no spares
+    issue()  # asked again within a second: a busy authority, 16 spares
+    assert asked == [1, 1 + redis_store._SPARE_MAX]
+    for _ in range(redis_store._SPARE_MAX):
+        issue()  # served from the spares: no reservation round trip
+    assert len(asked) == 2
+    issue(3)
+    assert len(asked) == 3  # the spares are used up
+    assert len(set(used)) == len(used) == 2 + redis_store._SPARE_MAX + 3  # never an entry twice
+    assert not set(used) & set(store._spare[("510321", 512)][1])  # what is left was never handed out
+    # Spares are kept for a few seconds only; a quiet authority reserves what it asks for.
+    monkeypatch.setattr(redis_store, "_SPARE_AGE", 0.0)
+    monkeypatch.setattr(redis_store, "_SPARE_WHEN", 0.0)
+    asked.clear()
+    issue()
+    issue()
+    assert asked == [1, 1]
+    assert len(set(used)) == len(used)
