@@ -99,6 +99,11 @@ class BatchResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _token_shaped(token: str) -> bool:
+    """Whether a presented credential looks like one (only those are looked up)."""
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 100
+
+
 def _ts(now: dt.datetime) -> int:
     return int(now.timestamp())
 
@@ -425,10 +430,14 @@ class IssuingService:
         return operator
 
     def _credential(self, token: str, ts: int | None) -> tuple[Operator | None, str]:
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        if not _token_shaped(token):
             return None, "unauthenticated"
         # Read from the store on every request: a disabled credential is refused at once everywhere.
-        operator, authority = self.store.credential(hash_token(token))
+        return self._check_credential(*self.store.credential(hash_token(token)), ts)
+
+    def _check_credential(
+        self, operator: Operator | None, authority: Authority | None, ts: int | None
+    ) -> tuple[Operator | None, str]:
         if operator is not None and authority is not None:
             self._remember_authority(operator, authority)
         if operator is None:
@@ -471,7 +480,10 @@ class IssuingService:
         window = self.settings.signin_window
         # The credential key is a hash of what was presented (capped), never the credential itself.
         keys = [f"client:{client[:64]}", f"credential:{hash_token(token[:200])[:32]}"]
-        counts = self.store.failed_signins(keys, now=ts, window=window)
+        shaped = _token_shaped(token)
+        counts, operator, authority = self.store.sign_in_state(
+            hash_token(token) if shaped else None, keys, now=ts, window=window
+        )
         if counts[0] >= self.settings.signin_max_per_client or counts[1] >= self.settings.signin_max_per_credential:
             retry = window - ts % window
             raise ServiceError(
@@ -480,7 +492,7 @@ class IssuingService:
                 429,
                 headers={"Retry-After": str(retry)},
             )
-        operator, code = self._credential(token, ts)
+        operator, code = self._check_credential(operator, authority, ts) if shaped else (None, "unauthenticated")
         if operator is None:
             self.store.record_failed_signin(keys, now=ts, window=window)
             messages = {

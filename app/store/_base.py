@@ -286,6 +286,15 @@ class Store(Protocol):
         """Return each key's failed sign-ins in the current fixed window (``now // window``)."""
         ...
 
+    def sign_in_state(
+        self, token_hash: str | None, keys: list[str], *, now: int, window: int
+    ) -> tuple[list[int], Operator | None, Authority | None]:
+        """Return :meth:`failed_signins` of ``keys`` and :meth:`credential` of ``token_hash`` (``None``: not read).
+
+        What every request with a bearer credential reads first; Redis reads both in one round trip.
+        """
+        ...
+
     # -- certificates -----------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
         """Reserve ``count`` random unused status entries; return ``(list, index)`` pairs."""

@@ -117,6 +117,10 @@ def _key(tag: str, *parts: str) -> str:
     return f"hcert:{{{tag}}}:" + ":".join(parts)
 
 
+#: The keys of the CREDENTIAL script: the credential index, the operators, the authorities.
+_CREDENTIAL_KEYS = [_key(_DIR, "optoken"), _key(_DIR, "operators"), _key(_DIR, "authorities")]
+
+
 def _bitfield_offset(idx: int) -> int:
     # Token Status List entries are LSB-first within a byte; Redis numbers bits
     # MSB-first. Entry idx (2 bits at LSB shift s of byte b) is the u2 field at
@@ -180,6 +184,12 @@ def _entry_hash(raw: bytes, seq: int) -> str | None:
     """Return the hash of a stored audit entry if it is entry ``seq``."""
     entry, digest = json.loads(raw)
     return str(digest) if isinstance(entry, dict) and entry.get("seq") == seq else None
+
+
+def _credential_reply(reply: list[Any]) -> tuple[Operator | None, Authority | None]:
+    """Return the operator and authority of a CREDENTIAL script's reply."""
+    operator = Operator(**json.loads(reply[0])) if reply else None
+    return operator, Authority.from_json(reply[1]) if len(reply) > 1 else None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -593,10 +603,34 @@ class RedisStore:
         return self.get_operator(op_id.decode()) if op_id else None
 
     def credential(self, token_hash: str) -> tuple[Operator | None, Authority | None]:
-        keys = [_key(_DIR, "optoken"), _key(_DIR, "operators"), _key(_DIR, "authorities")]
-        reply: list[Any] = self._call(lambda: self._credential(keys=keys, args=[token_hash]))
-        operator = Operator(**json.loads(reply[0])) if reply else None
-        return operator, Authority.from_json(reply[1]) if len(reply) > 1 else None
+        reply: list[Any] = self._call(lambda: self._credential(keys=_CREDENTIAL_KEYS, args=[token_hash]))
+        return _credential_reply(reply)
+
+    def sign_in_state(
+        self, token_hash: str | None, keys: list[str], *, now: int, window: int
+    ) -> tuple[list[int], Operator | None, Authority | None]:
+        if token_hash is None or self.cluster:  # a cluster: two slots, two masters, two calls
+            counts = self.failed_signins(keys, now=now, window=window)
+            return (counts, *self.credential(token_hash)) if token_hash is not None else (counts, None, None)
+        names = [_key("signin", str(now // window), key) for key in keys]
+
+        def read() -> list[Any]:
+            # One pipeline, one round trip. EVALSHA is sent as a command (a Script in a pipeline
+            # would first ask SCRIPT EXISTS: another round trip); an unknown script loads and
+            # reads once more (a read, safe to repeat).
+            with self._r.pipeline(transaction=False) as pipe:
+                pipe.mget(names)
+                pipe.evalsha(self._credential.sha, len(_CREDENTIAL_KEYS), *_CREDENTIAL_KEYS, token_hash)
+                values, reply = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                reply = self._credential(keys=_CREDENTIAL_KEYS, args=[token_hash])
+            for item in (values, reply):
+                if isinstance(item, Exception):
+                    raise item
+            return [values, reply]
+
+        values, reply = self._call(read)
+        return [int(v) if v else 0 for v in values], *_credential_reply(reply)
 
     def list_operators(self, authority: str | None) -> list[Operator]:
         ops = (Operator(**json.loads(v)) for v in self._call(lambda: self._r.hvals(_key(_DIR, "operators"))))
@@ -662,6 +696,11 @@ class RedisStore:
 
     # -- certificates -----------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
+        return self._allocate_entries(authority, count, list_size=list_size)
+
+    def _allocate_entries(self, authority: str, count: int, *, list_size: int, spare: int = 0) -> list[tuple[int, int]]:
+        # Up to ``spare`` more than ``count`` are asked for in the first run only, so they come
+        # from a list the requested entries use: spares never open a list of their own.
         # One script run for the whole batch of random candidates (usually the only one).
         # An entry reserved for a request that then fails is never used: harmless, so a lost
         # reply here is "nothing written" (no certificate), not an unknown outcome.
@@ -671,11 +710,12 @@ class RedisStore:
         while len(out) < count:
             guess = self._lists.get(authority, 0)
             keys = [_key(authority, "listused"), *(_key(authority, f"slots:{n}") for n in (guess, guess + 1))]
-            candidates = [str(secrets.randbelow(list_size)) for _ in range(count - len(out))]
+            candidates = [str(secrets.randbelow(list_size)) for _ in range(count - len(out) + spare)]
             won: list[Any] = self._call(partial(self._allocate, keys=keys, args=[guess, list_size // 2, *candidates]))
             if int(won[0]) < 0:
                 self._lists[authority] = int(won[1])
                 continue
+            spare = 0
             self._lists[authority] = int(won[0])
             out.extend((int(won[0]), int(idx)) for idx in won[1:])
         return out
@@ -734,8 +774,8 @@ class RedisStore:
             busy = now - self._asked.get(authority, -_SPARE_WHEN) < _SPARE_WHEN
             self._asked[authority] = now
         extra = _SPARE_MAX if busy and count <= _SPARE_MAX else 0
-        slots = self.allocate_status(authority, count + extra, list_size=list_size)
-        if extra:
+        slots = self._allocate_entries(authority, count, list_size=list_size, spare=extra)
+        if len(slots) > count:
             with self._spare_lock:
                 self._spare[(authority, list_size)] = (now, slots[count:])
         return slots[:count]

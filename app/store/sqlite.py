@@ -421,6 +421,12 @@ class SqliteStore:
             out.append(int(rows[0][0]) if rows else 0)
         return out
 
+    def sign_in_state(
+        self, token_hash: str | None, keys: list[str], *, now: int, window: int
+    ) -> tuple[list[int], Operator | None, Authority | None]:
+        counts = self.failed_signins(keys, now=now, window=window)
+        return (counts, *self.credential(token_hash)) if token_hash is not None else (counts, None, None)
+
     # -- certificates ------------------------------------------------------------------
     def allocate_status(self, authority: str, count: int, *, list_size: int) -> list[tuple[int, int]]:
         with self._tx() as db:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from app.audit import verify_chain
@@ -86,6 +88,15 @@ def test_a_credential_reads_its_operator_and_authority_together(store):
     assert store.credential("nope") == (None, None)
     narrowed = store.set_authority_scope("510321", kinds=("w", "f"), regions=None, audit=ev())
     assert store.credential("hash1") == (op, narrowed)  # read now, never remembered
+    # With the failed sign-in counts, as every request with a bearer credential reads them.
+    w = 300
+    store.record_failed_signin(["client:a"], now=T, window=w)
+    assert store.sign_in_state("hash1", ["client:a", "credential:x"], now=T, window=w) == ([1, 0], op, narrowed)
+    assert store.sign_in_state("nope", ["client:a"], now=T, window=w) == ([1], None, None)
+    assert store.sign_in_state(None, ["client:a"], now=T + w, window=w) == ([0], None, None)
+    if hasattr(store, "_r") and not store.cluster:  # a Redis restarted without its scripts
+        store._r.script_flush()
+        assert store.sign_in_state("hash1", ["client:a"], now=T, window=w) == ([1], op, narrowed)
 
 
 def test_status_allocation_is_unique_random_and_rolls_over(store):
@@ -878,27 +889,41 @@ def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_no
     import app.store.redis as redis_store
 
     asked = []
-    real = store.allocate_status
-    monkeypatch.setattr(store, "allocate_status", lambda a, n, **kw: asked.append(n) or real(a, n, **kw))
-    used = []
+    real = store._allocate_entries
 
-    def issue(n=1):
+    def allocate(authority, n, *, list_size, spare=0):
+        asked.append(n + spare)
+        return real(authority, n, list_size=list_size, spare=spare)
+
+    monkeypatch.setattr(store, "_allocate_entries", allocate)
+    used = []
+    jtis = itertools.count()
+
+    def issue(n=1, size=512):
         def build(slots):
             used.extend(slots)
-            return [record(f"j{len(used)}_{i}", lst, idx) for i, (lst, idx) in enumerate(slots)], [ev()], None
+            return [record(f"j{next(jtis)}", lst, idx) for lst, idx in slots], [ev()], None
 
-        store.issue_with_status("510321", n, list_size=512, build=build)
+        store.issue_with_status("510321", n, list_size=size, build=build)
 
+    spares = redis_store._SPARE_MAX
     issue()  # a first request: no spares
-    issue()  # asked again within a second: a busy authority, 16 spares
-    assert asked == [1, 1 + redis_store._SPARE_MAX]
-    for _ in range(redis_store._SPARE_MAX):
+    issue()  # asked again within a second: a busy authority, spares besides
+    assert asked == [1, 1 + spares]
+    kept = len(store._spare[("510321", 512)][1])
+    assert spares - 3 <= kept <= spares  # random candidates may collide
+    for _ in range(kept):
         issue()  # served from the spares: no reservation round trip
     assert len(asked) == 2
     issue(3)
     assert len(asked) == 3  # the spares are used up
-    assert len(set(used)) == len(used) == 2 + redis_store._SPARE_MAX + 3  # never an entry twice
+    assert len(set(used)) == len(used) == 2 + kept + 3  # never an entry twice
     assert not set(used) & set(store._spare[("510321", 512)][1])  # what is left was never handed out
+    # Spares never open a list: every list there is holds a certificate (a list of 40 takes 20).
+    for _ in range(45):
+        issue(size=40)
+    assert store.status_lists("510321") == sorted({lst for lst, _ in used})
+    assert len(store.status_lists("510321")) >= 3
     # Spares are kept for a few seconds only; a quiet authority reserves what it asks for.
     monkeypatch.setattr(redis_store, "_SPARE_AGE", 0.0)
     monkeypatch.setattr(redis_store, "_SPARE_WHEN", 0.0)
