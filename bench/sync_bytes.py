@@ -270,6 +270,42 @@ class Server:
         self.httpd.server_close()
 
 
+def breakdown(world: World) -> None:
+    """Print the gzipped size (level 9, as the server sends) of the trust list, the status lists and the rules.
+
+    Also, per status list on average: its token's pieces, and its bitmap as zlib carries it
+    against the information it holds (log2 of the number of ways to place its revoked entries).
+    """
+    import math
+
+    def gz(text: str) -> int:
+        return len(gzip.compress(text.encode(), 9))
+
+    tokens = list(world.tokens.values())
+    figures = {
+        "trust_list_gzip": gz(world.trust),
+        "status_lists_gzip": gz("".join(tokens)),
+        "rules_gzip": gz("".join(world.rules)),
+    }
+    bitmap = bound = 0
+    for bits, _ in world.bits.values():
+        revoked = int.from_bytes(bytes(bits.data), "big").bit_count()  # a revoked entry is value 1: one bit
+        bitmap += len(bits.compressed())
+        ways = math.lgamma(bits.size + 1) - math.lgamma(revoked + 1) - math.lgamma(bits.size - revoked + 1)
+        bound += ways / math.log(2) / 8
+    n = len(tokens)
+    header, payload, signature = (sum(len(t.split(".")[i]) for t in tokens) / n for i in range(3))
+    figures |= {
+        "status_list_gzip_each": round(figures["status_lists_gzip"] / n),
+        "token_chars_each": {"header": round(header), "payload": round(payload), "signature": round(signature)},
+        "bitmap_zlib_each": round(bitmap / n),
+        "bitmap_information_each": round(bound / n),
+    }
+    for name, value in figures.items():
+        print(f"{name}: {value}")
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["old", "traffic"], default="old")
@@ -280,11 +316,17 @@ def main() -> None:
     parser.add_argument("--list-days", type=float, default=21, help="days of issuance in one list's half")
     parser.add_argument("--changed", type=float, default=0.01, help="share of lists changed in a day")
     parser.add_argument("--status-validity", type=float, default=7, help="HCERT_STATUS_VALIDITY, days")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="print where a full sync's bytes go (gzip of each part) and stop"
+    )
     args = parser.parse_args()
 
     from hcert_verifier.sync import sync, sync_parts
 
     world = World(args)
+    if args.breakdown:
+        breakdown(world)
+        return
     refs = sorted(world.bits)
     headers = real_headers()
     server = Server(headers)

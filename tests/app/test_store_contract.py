@@ -867,6 +867,10 @@ def test_every_key_a_redis_script_touches_is_one_of_its_keys(redis_url):
         store.change_status("510321", "j1", status="suspended", reason="r", now=T, audit=ev("suspend", "j1"))
         store.status_bits("510321", 0, list_size=64)
         store.record_failed_signin(["client:x"], now=T, window=60)
+        store.add_authority(Authority("510321", "荣县", "Rong", T), ev())
+        store.add_operator(Operator("op_1", "510321", "clerk", "operator", "hash1", T), ev())
+        assert store.credential("hash1")[1] is not None
+        assert store.sign_in_state("hash1", ["client:x"], now=T, window=60)[0] == [1]
         store._r.echo("monitor-done")
         thread.join(10)
     finally:
@@ -880,7 +884,8 @@ def test_every_key_a_redis_script_touches_is_one_of_its_keys(redis_url):
             given = set(words[3 : 3 + int(words[2])])
         elif client == "lua":
             assert words[1] in given, (words, given)
-    assert scripts >= 8 and any(w[0] == "SADD" for c, w in lines if c == "lua")
+    assert scripts >= 12 and any(w[0] == "SADD" for c, w in lines if c == "lua")
+    assert any(w[0] == "HGET" and "authorities" in w[1] for c, w in lines if c == "lua")  # CREDENTIAL ran
 
 
 def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_none(store, monkeypatch):
