@@ -150,8 +150,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if empty and not dev:
         print(
             f"hcert: the store is empty: register authorities with `{prog} {here}authority create` and publish a "
-            "signed trust list (docs/OPERATIONS.md, section 1, 'A production start'), or run `hcert serve --dev` "
-            "for development material",
+            f"signed trust list (docs/OPERATIONS.md, section 1, 'A production start'), or run `{prog} {here}serve "
+            "--dev` for development material",
             file=sys.stderr,
         )
     uvicorn.run(
@@ -819,7 +819,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hcert: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ServiceError as e:
-        print(f"hcert: {e.code}: {e.message}", file=sys.stderr)
+        # The reasons by field, where the service gives them (as the API's `errors`), on the same line.
+        reasons = "; ".join(str(err["message"]) for err in e.errors if err.get("message"))
+        print(f"hcert: {e.code}: {e.message}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
         return EXIT_FAIL
     except (KeyRingError, SettingsError, StoreUnavailable, OutcomeUnknown) as e:
         # Errors with a stable code: one line, `hcert: CODE: message`; a bad setting is a usage error.

@@ -302,7 +302,8 @@ class IssuingService:
                     {
                         "field": "regions",
                         "code": "scope",
-                        "message": f"{region!r} is not a region-code prefix (2 to 6 digits) inside the area {area}",
+                        "message": f"{region!r} is not a region-code prefix (2 to 6 digits) inside the area {area}"
+                        + (" (a county's area is its own code: it has no narrower region)" if len(area) == 6 else ""),
                     }
                 )
         if errors:

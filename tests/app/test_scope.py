@@ -128,6 +128,16 @@ def test_scope_by_command_reaches_the_trust_list(tmp_path):
     assert shown.stdout.strip() == "authority 420100: kinds f; regions 420102,420103"
     outside = hcert(data, "authority", "scope", "420100", "--regions", "51")
     assert outside.returncode == 1 and "invalid_scope" in outside.stderr
+    # The one line says why, as the API's `errors` do.
+    assert outside.stderr.splitlines() == [
+        "hcert: invalid_scope: the scope is not valid for this authority: "
+        "'51' is not a region-code prefix (2 to 6 digits) inside the area 4201"
+    ]
+    assert hcert(data, "authority", "create", "420102", "--name-zh", "江岸", "--name-en", "Jiang'an").returncode == 0
+    county = hcert(data, "authority", "scope", "420102", "--regions", "42010201")
+    assert county.returncode == 1 and county.stderr.rstrip().endswith(
+        "(a county's area is its own code: it has no narrower region)"
+    )
     assert "kinds f; regions 420102,420103" in hcert(data, "authority", "list").stdout
     exported = hcert(data, "province", "export", "--province", "42", "-o", str(tmp_path / "hb.json"))
     assert exported.returncode == 0, exported.stderr
