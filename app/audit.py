@@ -125,7 +125,6 @@ class AuditAnchor:
         #: The store's hash of entry ``seq`` (``None``: no such entry), checked before the checkpoint moves.
         self.lookup = lookup
         self._writing = threading.Lock()
-        self._folder_made = False
 
     def write(self, seq: int, head: str, *, at: int, lookup: Callable[[int], str | None] | None = None) -> bool:
         """Sign and store a checkpoint of entry ``seq``, unless the file already holds a later one.
@@ -143,9 +142,7 @@ class AuditAnchor:
         entry the present checkpoint anchors: moving on would hide a cut or
         rewritten tail.
         """
-        if not self._folder_made:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._folder_made = True
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # The threads of one process queue here, not on the file lock: a later write finds the
         # file at its seq or past it and returns at once (a waiting file lock is a system call each).
         with self._writing, self._locked(fcntl.LOCK_EX):

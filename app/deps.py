@@ -47,7 +47,10 @@ def get_operator(
             "unauthenticated", "a valid operator credential is required (Authorization: Bearer hct_...)", 401
         )
     client = request.client.host if request.client else "unknown"
-    return service.sign_in(credentials.credentials, client=client, now=now)
+    operator, authority_read = service.sign_in_read(credentials.credentials, client=client, now=now)
+    # Read together with the credential: an issue in this request checks the scope against it.
+    request.state.authority_read = authority_read
+    return operator
 
 
 def _staff(operator: Annotated[Operator, Depends(get_operator)]) -> Operator:

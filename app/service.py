@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import threading
-import weakref
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +99,19 @@ class BatchResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: Seconds an authority read with a request's credential serves that request's scope check;
+#: older (a slow upload), the issue reads it again. Bounds how late a narrowed scope can bind.
+AUTHORITY_READ_FRESH = 1.0
+
+
+@dataclass(frozen=True)
+class AuthorityRead:
+    """An authority as read with a request's credential, and when (``time.monotonic()``)."""
+
+    authority: Authority
+    at: float
+
+
 def _token_shaped(token: str) -> bool:
     """Whether a presented credential looks like one (only those are looked up)."""
     return token.startswith(TOKEN_PREFIX) and len(token) <= 100
@@ -125,9 +138,6 @@ class IssuingService:
         #: Each authority's status lists as this process knows them: a certificate in another
         #: one opened a list, which the bundle must carry (``issue`` signals it).
         self._known_lists: dict[str, set[int]] = {}
-        #: The authority read with each signed-in operator's credential, by the operator object
-        #: (that request's own): its issue uses it instead of reading the directory again.
-        self._signed_in: dict[int, tuple[weakref.ref[Operator], Authority]] = {}
         secure_data_dir(settings.data_dir)
         self._subject_key = self._load_subject_key()
         self.audit_anchors = self._make_audit_anchors()
@@ -439,8 +449,6 @@ class IssuingService:
     def _check_credential(
         self, operator: Operator | None, authority: Authority | None, ts: int | None
     ) -> tuple[Operator | None, str]:
-        if operator is not None and authority is not None:
-            self._remember_authority(operator, authority)
         if operator is None:
             return None, "unauthenticated"
         if operator.disabled:
@@ -449,24 +457,10 @@ class IssuingService:
             return None, "credential_expired"
         return operator, ""
 
-    def _remember_authority(self, operator: Operator, authority: Authority) -> None:
-        key = id(operator)
-
-        def forget(_: object) -> None:
-            with self._lock:
-                entry = self._signed_in.get(key)
-                if entry is not None and entry[0]() is None:
-                    del self._signed_in[key]
-
-        with self._lock:
-            self._signed_in[key] = (weakref.ref(operator, forget), authority)
-
-    def _authority_for(self, code: str, operator: Operator) -> Authority:
-        """Return authority ``code`` as read with this operator's credential in this request, else from the store."""
-        with self._lock:
-            entry = self._signed_in.get(id(operator))
-        if entry is not None and entry[0]() is operator and entry[1].code == code:
-            return entry[1]
+    def _authority_for(self, code: str, read: AuthorityRead | None) -> Authority:
+        """Return authority ``code``: as read with the request's own credential if that read is fresh, else now."""
+        if read is not None and read.authority.code == code and time.monotonic() - read.at < AUTHORITY_READ_FRESH:
+            return read.authority
         return self._require_authority(code)
 
     def sign_in(self, token: str, *, client: str, now: dt.datetime) -> Operator:
@@ -476,6 +470,14 @@ class IssuingService:
         instance. Raises :class:`ServiceError` 429 ``too_many_failed_signins``
         (with ``Retry-After``) while either count is at its limit, else 401
         ``unauthenticated``, ``credential_disabled`` or ``credential_expired``.
+        """
+        return self.sign_in_read(token, client=client, now=now)[0]
+
+    def sign_in_read(self, token: str, *, client: str, now: dt.datetime) -> tuple[Operator, AuthorityRead | None]:
+        """:meth:`sign_in`, also returning the operator's authority as read with the credential.
+
+        The request hands that read to :meth:`issue` (``authority_read``), which then
+        does not read the directory again while the read is fresh (``AUTHORITY_READ_FRESH``).
         """
         ts = _ts(now)
         window = self.settings.signin_window
@@ -507,7 +509,7 @@ class IssuingService:
                 self.store.touch_operator(operator.id, ts)
             except StoreUnavailable:
                 pass  # bookkeeping: a store that cannot write still serves this operator's reads
-        return operator
+        return operator, AuthorityRead(authority, time.monotonic()) if authority is not None else None
 
     def operators(self, authority: str | None) -> list[Operator]:
         """Return an authority's operators (``None``: the national admins)."""
@@ -612,8 +614,12 @@ class IssuingService:
         now: dt.datetime,
         idempotency_key: str | None = None,
         request_hash: str = "",
+        authority_read: AuthorityRead | None = None,
     ) -> tuple[int, str, bool]:
         """Issue every eligible row; return ``(HTTP status, JSON body, replayed)``.
+
+        ``authority_read`` is the authority as :meth:`sign_in_read` read it for this
+        request: used for the scope if it is fresh, else the authority is read again.
 
         Bad rows are reported by row number and field; good rows are issued. The
         whole request, certificates, audit and idempotency record, is stored in one
@@ -631,7 +637,7 @@ class IssuingService:
                     )
                 return stored.status_code, stored.body, True
         issuer = self.issuer(authority)
-        scope_kinds, scope_regions = self.scope_of(self._authority_for(authority, operator))
+        scope_kinds, scope_regions = self.scope_of(self._authority_for(authority, authority_read))
         batch = "b_" + secrets.token_hex(8)
         result = BatchResult(batch)
         eligible: list[tuple[int, Any, str]] = []

@@ -130,6 +130,7 @@ async def issue_one(
         now=now,
         idempotency_key=idempotency_key,
         request_hash=service.request_fingerprint("one", [data]),
+        authority_read=getattr(request.state, "authority_read", None),
     )
     result = json.loads(body)
     if result["errors"] and all(e["code"] == "out_of_scope" for e in result["errors"]):
@@ -326,6 +327,7 @@ async def issue_batch(
         now=now,
         idempotency_key=idempotency_key,
         request_hash=service.request_fingerprint(content_type, rows),
+        authority_read=getattr(request.state, "authority_read", None),
     )
     if not replayed:
         for item in json.loads(body)["issued"]:

@@ -94,6 +94,7 @@ for i = 1, nchecks do
   elseif op == "hpresent" then ok = redis.call("HEXISTS", k, a1) == 1
   elseif op == "eq" then ok = redis.call("GET", k) == a1
   elseif op == "heq" then ok = redis.call("HGET", k, a1) == a2
+  elseif op == "member" then ok = redis.call("SISMEMBER", k, a1) == 1
   elseif op == "hfree_or_eq" then
     local v = redis.call("HGET", k, a1)
     ok = (not v) or v == a2

@@ -33,6 +33,7 @@ power failure); see docs/OPERATIONS.md and docs/SCALE.md.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import heapq
 import json
@@ -104,11 +105,11 @@ _FRESH_HEAD_ABOVE = 8
 
 #: Socket timeouts (seconds): a frozen or unreachable Redis fails a request within a second.
 _TIMEOUT = 0.5
-#: Spare status entries: an authority that asked for entries within the last ``_SPARE_WHEN``
-#: seconds (a busy one) gets up to ``_SPARE_MAX`` more than it asked for, kept in the process
-#: for ``_SPARE_AGE`` seconds, so most of its next requests need no reservation round trip. An
-#: entry never used is harmless (as for a request that fails); a quiet office reserves none.
-_SPARE_WHEN = 1.0
+#: Spare status entries: an authority gets, besides what it asks for, as many entries as this
+#: process handed out for it in the last ``_SPARE_AGE`` seconds (at most ``_SPARE_MAX``), kept
+#: in the process for ``_SPARE_AGE`` seconds, so that most of a busy authority's requests need
+#: no reservation round trip. An entry never used is harmless (as for a request that fails); a
+#: quiet office reserves none. The write checks that each entry is still reserved in Redis.
 _SPARE_MAX = 16
 _SPARE_AGE = 10.0
 
@@ -156,6 +157,10 @@ def _pieces(event: AuditEvent) -> tuple[str, str, str]:
 
 class _ReplyLost(redis.ConnectionError):
     """The connection failed after a command was sent, before its reply."""
+
+
+class _ReservationLost(StoreError):
+    """A status entry reserved for an issue is no longer in its list's reserved set."""
 
 
 class _TaggedConnection:
@@ -236,15 +241,18 @@ class RedisStore:
         # hashes computed here; otherwise the script hashes (no retry either way).
         self._heads: dict[str, tuple[int, str]] = {}
         self._registered: set[str] = set()
-        #: The newest entry of each chain that this process saw anchored: the audit checkpoint
-        #: holds it or a later one (the write script reads the entries from it back).
+        #: The newest entry of each chain that this process had anchored: usually the audit
+        #: checkpoint holds it or a later one (the write script reads the entries from it back;
+        #: an entry outside them is read with LINDEX).
         self._anchored: dict[str, int] = {}
         #: The newest status list each authority used here (the allocation script's guess).
         self._lists: dict[str, int] = {}
-        #: Spare reserved status entries per (authority, list size), with when they were reserved,
-        #: and when each authority last reserved entries (see ``_SPARE_WHEN``).
-        self._spare: dict[tuple[str, int], tuple[float, list[tuple[int, int]]]] = {}
-        self._asked: dict[str, float] = {}
+        #: Spare reserved status entries per (authority, list size), each with when it was reserved;
+        #: the entries handed out per authority lately (when, how many), which size the spares; and
+        #: the (authority, list size) a thread is reserving spares for.
+        self._spare: dict[tuple[str, int], list[tuple[float, tuple[int, int]]]] = {}
+        self._handed: dict[str, collections.deque[tuple[float, int]]] = {}
+        self._refilling: set[tuple[str, int]] = set()
         self._spare_lock = threading.Lock()
         scheme = urllib.parse.urlsplit(url).scheme
         # No client-side retries: a write retried after its reply was lost could run twice.
@@ -460,7 +468,8 @@ class RedisStore:
                     return _entry_hash(seen[seq], seq) if seq in seen else self.audit_hash(chain, seq)
 
                 self.audit_listener(chain, head[0], head[1], events[-1].time, lookup)
-            # After the listener, the chain's checkpoint holds this head or a later one.
+            # A hint: after the listener the chain's checkpoint holds this head or a later one,
+            # unless it could not be written (then the entry it holds is read with LINDEX).
             self._anchored[chain] = max(self._anchored.get(chain, 0), head[0])
         if acked is not None and acked < self.wait_replicas:
             # Written on the master, not yet on enough replicas: a failover now could lose it.
@@ -723,6 +732,22 @@ class RedisStore:
     def commit_issue(
         self, records: list[CertificateRecord], audit: list[AuditEvent], idempotency: IdempotencyRecord | None
     ) -> None:
+        self._commit_issue(records, audit, idempotency, reserved=False)
+
+    def _commit_issue(
+        self,
+        records: list[CertificateRecord],
+        audit: list[AuditEvent],
+        idempotency: IdempotencyRecord | None,
+        *,
+        reserved: bool,
+    ) -> None:
+        """Write an issue; with ``reserved``, only if every record's status entry is still reserved.
+
+        Raises :class:`Conflict` for an idempotency key or certificate id that exists,
+        :class:`_ReservationLost` when a status entry is no longer in its list's reserved set
+        (Redis lost the reservation: restarted without it, or failed over): nothing is written.
+        """
         authorities = {r.authority for r in records} | ({idempotency.authority} if idempotency else set())
         if len(authorities) > 1:
             raise StoreError("one issue write is of one authority")
@@ -731,14 +756,20 @@ class RedisStore:
             return
         (authority,) = authorities
         checks: list[tuple[str, str, str, str]] = []
+        what: list[str] = []
         writes: list[tuple[str, str, str, str, str]] = []
         if idempotency is not None:
             checks.append(("absent", f"idem:{idempotency.key}", "", ""))
+            what.append("idempotency key")
             writes.append(
                 ("set", f"idem:{idempotency.key}", json.dumps(asdict(idempotency), ensure_ascii=False), "", "")
             )
         for record in records:
             checks.append(("absent", f"cert:{record.jti}", "", ""))
+            what.append("certificate id")
+            if reserved:
+                checks.append(("member", f"slots:{record.status_list}", str(record.status_index), ""))
+                what.append("reservation")
             writes += [
                 ("set", f"cert:{record.jti}", record.to_json(), "", ""),
                 ("zadd", "certs", str(record.issued_at), record.jti, ""),
@@ -747,8 +778,9 @@ class RedisStore:
                 writes.append(("rpush", f"batch:{record.batch}", record.jti, "", ""))
         failed = self._run(authority, checks=checks, writes=writes, chain=authority, events=audit)
         if failed is not None:
-            what = "idempotency key" if idempotency is not None and failed == 1 else "certificate id"
-            raise Conflict(f"{what} exists already")
+            if what[failed - 1] == "reservation":
+                raise _ReservationLost(authority)
+            raise Conflict(f"{what[failed - 1]} exists already")
 
     def issue_with_status(
         self,
@@ -758,26 +790,51 @@ class RedisStore:
         list_size: int,
         build: Callable[[list[tuple[int, int]]], IssueWrite],
     ) -> None:
-        records, audit, idempotency = build(self._reserved(authority, count, list_size))
-        self.commit_issue(records, audit, idempotency)
+        try:
+            self._commit_issue(*build(self._reserved(authority, count, list_size)), reserved=True)
+        except _ReservationLost:
+            # Redis no longer holds a reservation this process made (a restart or a failover
+            # since): another process may have the entry. Spares go; sign again with new entries.
+            with self._spare_lock:
+                self._spare.pop((authority, list_size), None)
+            try:
+                self._commit_issue(*build(self.allocate_status(authority, count, list_size=list_size)), reserved=True)
+            except _ReservationLost as e:
+                raise StoreUnavailable("Redis lost the status entries reserved for this request; retry") from e
 
     def _reserved(self, authority: str, count: int, list_size: int) -> list[tuple[int, int]]:
-        """Return ``count`` reserved status entries: spare ones kept from an earlier reservation, or new ones."""
+        """Return ``count`` reserved status entries: spare ones kept from an earlier reservation, or new ones.
+
+        Spares are sized by demand: as many as this process handed out for the authority in
+        the last ``_SPARE_AGE`` seconds (at most ``_SPARE_MAX``), so a quiet office reserves
+        none and a steady one about what it uses before they expire. One thread refills at a
+        time; what it reserves beyond its own count joins the spares left.
+        """
         now = time.monotonic()
+        key = (authority, list_size)
         with self._spare_lock:
-            at, spare = self._spare.get((authority, list_size), (now, []))
-            if now - at > _SPARE_AGE:
-                spare = []
+            spare = [(at, slot) for at, slot in self._spare.get(key, []) if now - at <= _SPARE_AGE]
+            handed = self._handed.setdefault(authority, collections.deque())
+            while handed and now - handed[0][0] > _SPARE_AGE:
+                handed.popleft()
+            demand = sum(n for _, n in handed)
+            handed.append((now, count))
             if len(spare) >= count:
-                taken, spare[:] = spare[:count], spare[count:]
-                return taken
-            busy = now - self._asked.get(authority, -_SPARE_WHEN) < _SPARE_WHEN
-            self._asked[authority] = now
-        extra = _SPARE_MAX if busy and count <= _SPARE_MAX else 0
-        slots = self._allocate_entries(authority, count, list_size=list_size, spare=extra)
+                self._spare[key] = spare[count:]
+                return [slot for _, slot in spare[:count]]
+            self._spare[key] = spare
+            refill = 0 if count > _SPARE_MAX or key in self._refilling else min(_SPARE_MAX, demand)
+            if refill:
+                self._refilling.add(key)
+        try:
+            slots = self._allocate_entries(authority, count, list_size=list_size, spare=refill)
+        finally:
+            if refill:
+                with self._spare_lock:
+                    self._refilling.discard(key)
         if len(slots) > count:
             with self._spare_lock:
-                self._spare[(authority, list_size)] = (now, slots[count:])
+                self._spare[key] = self._spare.get(key, []) + [(now, slot) for slot in slots[count:]]
         return slots[:count]
 
     def forget_idempotency_without(self, prefix: str) -> int:

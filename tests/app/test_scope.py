@@ -209,3 +209,24 @@ def test_an_issue_reads_the_authority_once_with_the_credential(app_client, monke
     monkeypatch.setattr(store, "get_authority", lambda code: reads.append(code) or real(code))
     assert app_client.post("/v1/certificates", json=WORKER).status_code == 201
     assert len(reads) == (1 if type(store).__name__ == "SqliteStore" else 0)
+
+
+def test_an_authority_read_serves_only_the_request_that_made_it_and_only_while_fresh(app_client):
+    from app.service import AUTHORITY_READ_FRESH, AuthorityRead
+
+    service = app_client.service
+    token = app_client.headers["Authorization"].removeprefix("Bearer ")
+    operator, read = service.sign_in_read(token, client="test", now=NOW)
+    assert read is not None and read.authority.kinds == ("w", "f")
+    service.set_scope("510321", kinds=["f"], actor="t", now=NOW)
+    refused = {"status": 422, "code": "out_of_scope"}
+
+    def issue(**kw):
+        status, body, _ = service.issue("510321", [WORKER], operator=operator, now=NOW, **kw)
+        errors = json.loads(body)["errors"]
+        return {"status": status, "code": errors[0]["code"]} if errors else {"status": status}
+
+    assert issue() == refused  # no read handed over (the console, a script): the authority is read now
+    stale = AuthorityRead(read.authority, read.at - AUTHORITY_READ_FRESH)
+    assert issue(authority_read=stale) == refused  # a read older than a second (a slow upload): read again
+    assert issue(authority_read=read) == {"status": 201}  # the request's own fresh read, made before the change

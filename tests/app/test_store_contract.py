@@ -893,6 +893,7 @@ def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_no
         pytest.skip("SQLite reserves in the issue's own transaction")
     import app.store.redis as redis_store
 
+    monkeypatch.setattr(redis_store, "_SPARE_AGE", 3600.0)  # no expiry during the test: no timing in it
     asked = []
     real = store._allocate_entries
 
@@ -911,29 +912,64 @@ def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_no
 
         store.issue_with_status("510321", n, list_size=size, build=build)
 
-    spares = redis_store._SPARE_MAX
-    issue()  # a first request: no spares
-    issue()  # asked again within a second: a busy authority, spares besides
-    assert asked == [1, 1 + spares]
-    kept = len(store._spare[("510321", 512)][1])
-    assert spares - 3 <= kept <= spares  # random candidates may collide
+    def spares(size=512):
+        return len(store._spare.get(("510321", size), []))
+
+    issue()  # nothing handed out lately: no spares
+    assert asked == [1] and spares() == 0
+    issue()  # one handed out lately: one spare
+    assert asked == [1, 2] and spares() <= 1
+    while len(asked) < 6:
+        issue()  # spares sized by what was handed out, at most _SPARE_MAX
+    assert asked[-1] == 1 + redis_store._SPARE_MAX
+    kept = spares()
+    assert redis_store._SPARE_MAX - 3 <= kept <= redis_store._SPARE_MAX  # random candidates may collide
+    calls = len(asked)
     for _ in range(kept):
         issue()  # served from the spares: no reservation round trip
-    assert len(asked) == 2
-    issue(3)
-    assert len(asked) == 3  # the spares are used up
-    assert len(set(used)) == len(used) == 2 + kept + 3  # never an entry twice
-    assert not set(used) & set(store._spare[("510321", 512)][1])  # what is left was never handed out
+    assert len(asked) == calls and spares() == 0
+    assert len(set(used)) == len(used)  # never an entry twice
     # Spares never open a list: every list there is holds a certificate (a list of 40 takes 20).
     for _ in range(45):
         issue(size=40)
     assert store.status_lists("510321") == sorted({lst for lst, _ in used})
-    assert len(store.status_lists("510321")) >= 3
-    # Spares are kept for a few seconds only; a quiet authority reserves what it asks for.
+    # Expired spares are dropped; a quiet authority (nothing handed out lately) reserves what it asks for.
     monkeypatch.setattr(redis_store, "_SPARE_AGE", 0.0)
-    monkeypatch.setattr(redis_store, "_SPARE_WHEN", 0.0)
     asked.clear()
     issue()
-    issue()
-    assert asked == [1, 1]
+    issue(3)
+    assert asked == [1, 3]
     assert len(set(used)) == len(used)
+
+
+def test_an_issue_whose_reservation_redis_lost_is_signed_again_with_new_entries(store, monkeypatch):
+    if not hasattr(store, "_reserved"):
+        pytest.skip("SQLite reserves in the issue's own transaction")
+    import app.store.redis as redis_store
+    from app.store import StoreUnavailable
+
+    monkeypatch.setattr(redis_store, "_SPARE_AGE", 3600.0)
+    built = []
+
+    def issue():
+        def build(slots):
+            built.append(slots)
+            return [record(f"j{len(built)}", lst, idx) for lst, idx in slots], [ev()], None
+
+        store.issue_with_status("510321", 1, list_size=512, build=build)
+
+    for _ in range(4):
+        issue()  # a busy authority: spares kept in the process
+    assert store._spare[("510321", 512)]
+    store._r.delete("hcert:{510321}:slots:0")  # Redis lost the reservations (restarted without them)
+    issue()
+    lost, again = built[-2], built[-1]
+    assert lost != again and not store._spare.get(("510321", 512))  # signed again; the spares went
+    assert store.get_certificate("510321", f"j{len(built)}").status_index == again[0][1]
+    assert store.get_certificate("510321", f"j{len(built) - 1}") is None  # nothing written with the lost entry
+    # Lost twice in a row: 503, nothing written.
+    monkeypatch.setattr(store, "allocate_status", lambda a, n, **kw: [(0, 7)])  # never reserved
+    monkeypatch.setattr(store, "_reserved", lambda a, n, size: [(0, 5)])
+    with pytest.raises(StoreUnavailable):
+        issue()
+    assert store.get_certificate("510321", f"j{len(built)}") is None
