@@ -663,7 +663,10 @@ class IssuingService:
         opened: set[int] = set()
 
         def build(slots: list[tuple[int, int]]) -> IssueWrite:
+            # The store may call this again with other entries (Redis lost a reservation): each
+            # call signs anew and describes only its own certificates.
             nonlocal body
+            result.issued.clear()
             opened.clear()
             opened.update(slot[0] for slot in slots if known is None or slot[0] not in known)
             records: list[CertificateRecord] = []

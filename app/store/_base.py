@@ -325,7 +325,9 @@ class Store(Protocol):
 
         The embedded store does all of it in one transaction (one fsync); Redis
         allocates first (an entry that is never used is harmless) and commits
-        atomically. Raises :class:`Conflict` like :meth:`commit_issue`.
+        atomically, and calls ``build`` once more, with new entries, if Redis lost
+        the reservation meanwhile: ``build`` must not keep anything of an earlier
+        call. Raises :class:`Conflict` like :meth:`commit_issue`.
         """
         ...
 

@@ -230,3 +230,26 @@ def test_an_authority_read_serves_only_the_request_that_made_it_and_only_while_f
     stale = AuthorityRead(read.authority, read.at - AUTHORITY_READ_FRESH)
     assert issue(authority_read=stale) == refused  # a read older than a second (a slow upload): read again
     assert issue(authority_read=read) == {"status": 201}  # the request's own fresh read, made before the change
+
+
+def test_an_answer_signed_again_after_redis_lost_the_reservation_names_only_what_was_stored(app_client, monkeypatch):
+    store = app_client.service.store
+    if not hasattr(store, "_commit_issue"):
+        pytest.skip("only Redis reserves status entries before the write")
+    real = store._commit_issue
+    losses = []
+
+    def lose_first(records, audit, idempotency, *, reserved):
+        if not losses:  # Redis loses the reservations just before the first write (a restart)
+            losses.append([r.jti for r in records])
+            store._r.delete(*{f"hcert:{{510321}}:slots:{r.status_list}" for r in records})
+        return real(records, audit, idempotency, reserved=reserved)
+
+    monkeypatch.setattr(store, "_commit_issue", lose_first)
+    rows = [{**WORKER, "resident_id": resident_id(f"51032119900307{n:03d}")} for n in (101, 102, 103)]
+    answer = app_client.post("/v1/certificates/batch", json={"applications": rows})
+    assert answer.status_code == 201, answer.text
+    issued = answer.json()["issued"]
+    assert [i["row"] for i in issued] == [1, 2, 3]  # once each, not once per signing
+    stored = {c["id"] for c in app_client.get("/v1/certificates").json()["items"]}
+    assert stored == {i["id"] for i in issued} and not stored & set(losses[0])
