@@ -487,6 +487,7 @@ class IssuingService:
         counts, operator, authority = self.store.sign_in_state(
             hash_token(token) if shaped else None, keys, now=ts, window=window
         )
+        read_at = time.monotonic()  # when the authority was read (before any write below)
         if counts[0] >= self.settings.signin_max_per_client or counts[1] >= self.settings.signin_max_per_credential:
             retry = window - ts % window
             raise ServiceError(
@@ -509,7 +510,7 @@ class IssuingService:
                 self.store.touch_operator(operator.id, ts)
             except StoreUnavailable:
                 pass  # bookkeeping: a store that cannot write still serves this operator's reads
-        return operator, AuthorityRead(authority, time.monotonic()) if authority is not None else None
+        return operator, AuthorityRead(authority, read_at) if authority is not None else None
 
     def operators(self, authority: str | None) -> list[Operator]:
         """Return an authority's operators (``None``: the national admins)."""

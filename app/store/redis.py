@@ -106,10 +106,12 @@ _FRESH_HEAD_ABOVE = 8
 #: Socket timeouts (seconds): a frozen or unreachable Redis fails a request within a second.
 _TIMEOUT = 0.5
 #: Spare status entries: an authority gets, besides what it asks for, as many entries as this
-#: process handed out for it in the last ``_SPARE_AGE`` seconds (at most ``_SPARE_MAX``), kept
+#: process handed out for it in the last ``_SPARE_AGE`` seconds (with the spares left, at most
+#: ``_SPARE_MAX``), kept
 #: in the process for ``_SPARE_AGE`` seconds, so that most of a busy authority's requests need
 #: no reservation round trip. An entry never used is harmless (as for a request that fails); a
-#: quiet office reserves none. The write checks that each entry is still reserved in Redis.
+#: quiet office reserves none. The write checks that each entry is still reserved in Redis and
+#: not used by another certificate.
 _SPARE_MAX = 16
 _SPARE_AGE = 10.0
 
@@ -251,7 +253,7 @@ class RedisStore:
         #: the entries handed out per authority lately (when, how many), which size the spares; and
         #: the (authority, list size) a thread is reserving spares for.
         self._spare: dict[tuple[str, int], list[tuple[float, tuple[int, int]]]] = {}
-        self._handed: dict[str, collections.deque[tuple[float, int]]] = {}
+        self._handed: dict[str, tuple[collections.deque[tuple[float, int]], int]] = {}
         self._refilling: set[tuple[str, int]] = set()
         self._spare_lock = threading.Lock()
         scheme = urllib.parse.urlsplit(url).scheme
@@ -745,8 +747,10 @@ class RedisStore:
         """Write an issue; with ``reserved``, only if every record's status entry is still reserved.
 
         Raises :class:`Conflict` for an idempotency key or certificate id that exists,
-        :class:`_ReservationLost` when a status entry is no longer in its list's reserved set
-        (Redis lost the reservation: restarted without it, or failed over): nothing is written.
+        :class:`_ReservationLost` when a status entry is no longer in its list's reserved set or
+        another certificate was written with it (Redis lost the reservation: restarted without
+        it, or failed over, and the entry was reserved again): nothing is written. Each entry
+        written is marked used (``used:<list>``: entry -> certificate id).
         """
         authorities = {r.authority for r in records} | ({idempotency.authority} if idempotency else set())
         if len(authorities) > 1:
@@ -768,8 +772,13 @@ class RedisStore:
             checks.append(("absent", f"cert:{record.jti}", "", ""))
             what.append("certificate id")
             if reserved:
-                checks.append(("member", f"slots:{record.status_list}", str(record.status_index), ""))
-                what.append("reservation")
+                # Reserved (Redis still holds the reservation) and not yet used by another
+                # certificate: after a loss, another process may have reserved the same entry.
+                entry = str(record.status_index)
+                checks.append(("member", f"slots:{record.status_list}", entry, ""))
+                checks.append(("hfree", f"used:{record.status_list}", entry, ""))
+                what += ["reservation", "reservation"]
+                writes.append(("hset", f"used:{record.status_list}", entry, record.jti, ""))
             writes += [
                 ("set", f"cert:{record.jti}", record.to_json(), "", ""),
                 ("zadd", "certs", str(record.issued_at), record.jti, ""),
@@ -814,16 +823,18 @@ class RedisStore:
         key = (authority, list_size)
         with self._spare_lock:
             spare = [(at, slot) for at, slot in self._spare.get(key, []) if now - at <= _SPARE_AGE]
-            handed = self._handed.setdefault(authority, collections.deque())
+            handed, total = self._handed.get(authority) or (collections.deque(), 0)
             while handed and now - handed[0][0] > _SPARE_AGE:
-                handed.popleft()
-            demand = sum(n for _, n in handed)
+                total -= handed.popleft()[1]
+            demand = total
             handed.append((now, count))
+            self._handed[authority] = (handed, total + count)
             if len(spare) >= count:
                 self._spare[key] = spare[count:]
                 return [slot for _, slot in spare[:count]]
             self._spare[key] = spare
-            refill = 0 if count > _SPARE_MAX or key in self._refilling else min(_SPARE_MAX, demand)
+            room = _SPARE_MAX - len(spare)
+            refill = 0 if count > _SPARE_MAX or key in self._refilling else max(0, min(room, demand))
             if refill:
                 self._refilling.add(key)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
@@ -888,12 +889,19 @@ def test_every_key_a_redis_script_touches_is_one_of_its_keys(redis_url):
     assert any(w[0] == "HGET" and "authorities" in w[1] for c, w in lines if c == "lua")  # CREDENTIAL ran
 
 
+def _distinct_draws(monkeypatch, redis_store, start=0):
+    """Make the random status-entry candidates distinct and predictable (no collisions in a test)."""
+    draws = itertools.count(start)
+    monkeypatch.setattr(redis_store.secrets, "randbelow", lambda n: next(draws) % n)
+
+
 def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_none(store, monkeypatch):
     if not hasattr(store, "_reserved"):
         pytest.skip("SQLite reserves in the issue's own transaction")
     import app.store.redis as redis_store
 
     monkeypatch.setattr(redis_store, "_SPARE_AGE", 3600.0)  # no expiry during the test: no timing in it
+    _distinct_draws(monkeypatch, redis_store)
     asked = []
     real = store._allocate_entries
 
@@ -905,41 +913,87 @@ def test_a_busy_authority_takes_spare_status_entries_and_a_quiet_one_reserves_no
     used = []
     jtis = itertools.count()
 
-    def issue(n=1, size=512):
+    def issue(n=1, size=4096):
         def build(slots):
             used.extend(slots)
             return [record(f"j{next(jtis)}", lst, idx) for lst, idx in slots], [ev()], None
 
         store.issue_with_status("510321", n, list_size=size, build=build)
 
-    def spares(size=512):
+    def spares(size=4096):
         return len(store._spare.get(("510321", size), []))
 
     issue()  # nothing handed out lately: no spares
     assert asked == [1] and spares() == 0
     issue()  # one handed out lately: one spare
-    assert asked == [1, 2] and spares() <= 1
-    while len(asked) < 6:
-        issue()  # spares sized by what was handed out, at most _SPARE_MAX
-    assert asked[-1] == 1 + redis_store._SPARE_MAX
-    kept = spares()
-    assert redis_store._SPARE_MAX - 3 <= kept <= redis_store._SPARE_MAX  # random candidates may collide
+    assert asked == [1, 2] and spares() == 1
+    issue()  # from the spare
+    assert asked == [1, 2] and spares() == 0
+    issue()  # three handed out lately: three spares
+    assert asked == [1, 2, 4] and spares() == 3
+    issue(5)  # more than the three spares: its own five, and four more (four handed out lately)
+    assert asked[-1] == 5 + 4 and spares() == 3 + 4  # added to the ones left
     calls = len(asked)
-    for _ in range(kept):
+    for _ in range(7):
         issue()  # served from the spares: no reservation round trip
     assert len(asked) == calls and spares() == 0
+    issue(2)  # sixteen handed out lately: sixteen spares, the most kept
+    assert asked[-1] == 2 + redis_store._SPARE_MAX and spares() == redis_store._SPARE_MAX
+    issue(17)  # more than a refill's worth: its own entries only, the spares stay
+    assert asked[-1] == 17 and spares() == redis_store._SPARE_MAX
     assert len(set(used)) == len(used)  # never an entry twice
     # Spares never open a list: every list there is holds a certificate (a list of 40 takes 20).
     for _ in range(45):
         issue(size=40)
     assert store.status_lists("510321") == sorted({lst for lst, _ in used})
-    # Expired spares are dropped; a quiet authority (nothing handed out lately) reserves what it asks for.
+    # Spares left over expire; a quiet authority (nothing handed out lately) reserves what it asks for.
+    issue()
+    issue()
+    assert spares() > 0
     monkeypatch.setattr(redis_store, "_SPARE_AGE", 0.0)
     asked.clear()
     issue()
     issue(3)
-    assert asked == [1, 3]
+    assert asked == [1, 3] and spares() == 0
     assert len(set(used)) == len(used)
+
+
+def test_only_one_thread_at_a_time_reserves_spares_for_an_authority(store, monkeypatch):
+    if not hasattr(store, "_reserved"):
+        pytest.skip("SQLite reserves in the issue's own transaction")
+    import threading
+
+    import app.store.redis as redis_store
+
+    monkeypatch.setattr(redis_store, "_SPARE_AGE", 3600.0)
+    store._reserved("510321", 1, 4096)
+    store._reserved("510321", 1, 4096)  # handed out lately: the next refill asks for spares
+    store._spare.clear()
+    inside, spare_asks, lock = [], [], threading.Lock()
+    release = threading.Event()
+    real = store._allocate_entries
+
+    def slow(authority, n, *, list_size, spare=0):
+        with lock:
+            spare_asks.append(spare)
+            inside.append(1)
+        if spare:
+            release.wait(5)  # the refilling thread holds on while the others come
+        return real(authority, n, list_size=list_size, spare=spare)
+
+    monkeypatch.setattr(store, "_allocate_entries", slow)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(store._reserved("510321", 1, 4096))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 5
+    while len(inside) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert sum(1 for s in spare_asks if s) == 1  # one refill; the others reserved their own entry
+    assert len({slot for slots in got for slot in slots}) == 4
 
 
 def test_an_issue_whose_reservation_redis_lost_is_signed_again_with_new_entries(store, monkeypatch):
@@ -949,27 +1003,46 @@ def test_an_issue_whose_reservation_redis_lost_is_signed_again_with_new_entries(
     from app.store import StoreUnavailable
 
     monkeypatch.setattr(redis_store, "_SPARE_AGE", 3600.0)
+    _distinct_draws(monkeypatch, redis_store)
     built = []
 
-    def issue():
+    def issue(s=store):
         def build(slots):
-            built.append(slots)
-            return [record(f"j{len(built)}", lst, idx) for lst, idx in slots], [ev()], None
+            built.append((f"j{len(built)}", slots))
+            return [record(built[-1][0], lst, idx) for lst, idx in slots], [ev()], None
 
-        store.issue_with_status("510321", 1, list_size=512, build=build)
+        s.issue_with_status("510321", 1, list_size=4096, build=build)
 
     for _ in range(4):
         issue()  # a busy authority: spares kept in the process
-    assert store._spare[("510321", 512)]
+    assert store._spare[("510321", 4096)]
     store._r.delete("hcert:{510321}:slots:0")  # Redis lost the reservations (restarted without them)
     issue()
-    lost, again = built[-2], built[-1]
-    assert lost != again and not store._spare.get(("510321", 512))  # signed again; the spares went
-    assert store.get_certificate("510321", f"j{len(built)}").status_index == again[0][1]
-    assert store.get_certificate("510321", f"j{len(built) - 1}") is None  # nothing written with the lost entry
+    (lost, _), (again, slots) = built[-2], built[-1]
+    assert not store._spare.get(("510321", 4096))  # signed again with new entries; the spares went
+    assert store.get_certificate("510321", again).status_index == slots[0][1]
+    assert store.get_certificate("510321", lost) is None  # nothing written with the lost entry
+    # Lost, then reserved again by another process that wrote a certificate with it: refused too.
+    for _ in range(4):
+        issue()
+    spare = store._spare[("510321", 4096)][0][1]
+    store._r.delete("hcert:{510321}:slots:0")
+    from app.store import open_store
+
+    other = open_store("redis", url=store.url)  # another process on the same Redis
+    try:
+        monkeypatch.setattr(other, "_reserved", lambda a, n, size: [spare])
+        other._r.sadd("hcert:{510321}:slots:0", spare[1])  # the other process's reservation of the entry
+        issue(other)
+        assert store.get_certificate("510321", built[-1][0]).status_index == spare[1]
+        issue()  # this process's spare is that very entry: refused, signed again with another
+        assert built[-2][1] == [spare] and built[-1][1] != [spare]
+        assert store.get_certificate("510321", built[-2][0]) is None
+    finally:
+        other.close()
     # Lost twice in a row: 503, nothing written.
-    monkeypatch.setattr(store, "allocate_status", lambda a, n, **kw: [(0, 7)])  # never reserved
-    monkeypatch.setattr(store, "_reserved", lambda a, n, size: [(0, 5)])
+    monkeypatch.setattr(store, "allocate_status", lambda a, n, **kw: [(99, 7)])  # never reserved
+    monkeypatch.setattr(store, "_reserved", lambda a, n, size: [(99, 5)])
     with pytest.raises(StoreUnavailable):
         issue()
-    assert store.get_certificate("510321", f"j{len(built)}") is None
+    assert store.get_certificate("510321", built[-1][0]) is None
