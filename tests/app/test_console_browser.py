@@ -301,7 +301,10 @@ def pdf_pages(pdf: bytes) -> list[tuple[str, list[str], int]]:
             b.point(lambda v: 255 if v < 90 else 0),
         )
         red = mask.histogram()[255]
-        pages.append((text, [b.text for b in zxingcpp.read_barcodes(image)], red))
+        # zxing-cpp can report one symbol twice (found by two of its detectors); a card printed twice on a page
+        # still fails below, on the page's text, and one printed on two pages on the document's list.
+        qrs = list(dict.fromkeys(b.text for b in zxingcpp.read_barcodes(image)))
+        pages.append((text, qrs, red))
     doc.close()
     return pages
 
