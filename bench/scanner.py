@@ -220,6 +220,9 @@ def national_bundle(
         context.add_init_script(_SHIFT_DATE.replace("SHIFT_MS", str(int((NOW.timestamp() + 3600) * 1000))))
         context.route("**/scan/roots.json", lambda r: r.fulfill(body=roots_body, content_type="application/json"))
         context.route("**/v1/bundle", lambda r: r.continue_(url=bundle_url))
+        # This measures a first sync of the national material as one bundle: the scanner syncs by
+        # parts (pack, index) and turns to /v1/bundle when the server has no index, as here.
+        context.route("**/v1/index**", lambda r: r.fulfill(status=404, body=""))
         return context
 
     python_ms, sync_ms, ratios = [], [], []

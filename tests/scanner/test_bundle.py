@@ -1,8 +1,10 @@
-"""The scanner's trust bundle in headless Chromium: expiry, staleness, tampering and rollback.
+"""The scanner's trust material in headless Chromium: syncing by parts, expiry, staleness, tampering, rollback.
 
-The page syncs the real bundle from a real `hcert serve`. A bad bundle "offered by
-the server" is served in its place by intercepting `/v1/bundle` (Playwright
-routing), exactly as a compromised or replaying server would answer.
+The page syncs the real index of parts (FORMAT.md section 7.4) from a real `hcert
+serve`: the pack on a first sync, then the index and only the parts it lacks. A bad
+index or part "offered by the server" is served in its place by intercepting the
+request (Playwright routing), exactly as a compromised or replaying server would
+answer.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ def bundle_payload(text: str) -> dict:
     return json.loads(inflate(b64url_decode(token.split(".")[1], "bundle"), 64 * 1024 * 1024))
 
 
+def index_payload(text: str) -> dict:
+    """The signed payload of an hcert-index/1 envelope (read, not verified)."""
+    return json.loads(inflate(b64url_decode(json.loads(text)["index"].split(".")[1], "index"), 1024 * 1024))
+
+
+def v1_requests(page) -> list[tuple[str, str]]:
+    """Record the page's requests to /v1/ from now on, as (path, status) once answered."""
+    seen: list[tuple[str, str]] = []
+
+    def answered(response):
+        path = response.url.split("/v1/", 1)[-1] if "/v1/" in response.url else None
+        if path is not None:
+            seen.append((path, str(response.status)))
+
+    page.on("response", answered)
+    return seen
+
+
 def open_page(chromium, url: str):
     context = chromium.new_context(viewport={"width": 360, "height": 740})
     page = context.new_page()
@@ -66,7 +86,7 @@ def test_a_bundle_past_its_expiry_refuses_every_certificate(scan_server, chromiu
     url, _ = scan_server
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
-    payload = bundle_payload(httpx.get(f"{url}/v1/bundle").text)
+    payload = index_payload(httpx.get(f"{url}/v1/index").text)
     assert type_in(page, cert["qr_text"]) == ("true", "ok")
     # The device's clock passes the bundle's expiry with no network to sync.
     context.set_offline(True)
@@ -83,7 +103,7 @@ def test_a_stale_bundle_warns_but_still_verifies(scan_server, chromium, clerk):
     url, _ = scan_server
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
-    payload = bundle_payload(httpx.get(f"{url}/v1/bundle").text)
+    payload = index_payload(httpx.get(f"{url}/v1/index").text)
     context.set_offline(True)
     page.clock.set_fixed_time(dt.datetime.fromtimestamp(payload["issued_at"] + 49 * 3600, dt.UTC))
     page.reload()
@@ -94,20 +114,18 @@ def test_a_stale_bundle_warns_but_still_verifies(scan_server, chromium, clerk):
     context.close()
 
 
-def test_a_tampered_bundle_is_refused_and_the_last_good_one_kept(scan_server, chromium, clerk):
+def test_a_tampered_index_is_refused_and_the_last_good_one_kept(scan_server, chromium, clerk):
     url, _ = scan_server
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
     good = shown_version(page)
-    text = httpx.get(f"{url}/v1/bundle").text
-    envelope, token = split_bundle(text)
-    header, _, signature = token.split(".")
-    body = bundle_payload(text)
-    body["version"] += 1000  # a server pushing a forged, "newer" bundle
+    envelope = json.loads(httpx.get(f"{url}/v1/index").text)
+    header, _, signature = envelope["index"].split(".")
+    body = index_payload(json.dumps(envelope))
+    body["version"] += 1000  # a server pushing a forged, "newer" index
     forged = f"{header}.{b64url_encode(deflate(json.dumps(body, separators=(',', ':')).encode()))}.{signature}"
-    if envelope is not None:
-        forged = json.dumps({**envelope, "bundle": forged})
-    page.route("**/v1/bundle", lambda route: route.fulfill(status=200, body=forged, content_type="application/jwt"))
+    forged = json.dumps({**envelope, "index": forged})
+    page.route("**/v1/index", lambda route: route.fulfill(status=200, body=forged, content_type="application/json"))
     page.reload()
     page.wait_for_selector("body[data-sync='failed']")
     assert "does not verify" in page.get_attribute("body", "data-sync-message")
@@ -116,18 +134,19 @@ def test_a_tampered_bundle_is_refused_and_the_last_good_one_kept(scan_server, ch
     context.close()
 
 
-def test_a_rolled_back_bundle_is_refused_and_a_revocation_stays(scan_server, chromium, clerk):
+def test_a_rolled_back_index_is_refused_and_a_revocation_stays(scan_server, chromium, clerk):
     url, _ = scan_server
     cert = issue(url, clerk)
-    old = httpx.get(f"{url}/v1/bundle").text  # before the revocation: the certificate is valid in it
+    old = httpx.get(f"{url}/v1/index").text  # before the revocation: the certificate is valid in it
     response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
     assert response.status_code == 200, response.text
     context, page = open_page(chromium, url)
     newer = shown_version(page)
-    assert newer > bundle_payload(old)["version"]
+    assert newer > index_payload(old)["version"]
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
-    # The server (or someone in between) replays the old bundle, which does not know the revocation.
-    page.route("**/v1/bundle", lambda route: route.fulfill(status=200, body=old, content_type="application/jwt"))
+    # The server (or someone in between) replays the old index, which does not know the revocation.
+    # Its parts are still on the server (kept a day after an index last named them).
+    page.route("**/v1/index", lambda route: route.fulfill(status=200, body=old, content_type="application/json"))
     page.reload()
     page.wait_for_selector("body[data-sync='failed']")
     assert "older" in page.get_attribute("body", "data-sync-message")
@@ -136,12 +155,97 @@ def test_a_rolled_back_bundle_is_refused_and_a_revocation_stays(scan_server, chr
     context.close()
 
 
+def test_a_resync_fetches_only_the_index_and_the_parts_that_changed(scan_server, chromium, clerk):
+    """First sync: the pack, one response. After a revocation: the index and the changed parts. Unchanged: one 304."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    seen = v1_requests(page)
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-sync='ok']")
+    assert seen == [("index/pack", "200")]
+    first_bytes = int(page.get_attribute("body", "data-sync-bytes"))
+    assert first_bytes > 1000 and page.get_attribute("body", "data-sync-responses") == "1"
+    assert type_in(page, cert["qr_text"]) == ("true", "ok")
+    version = shown_version(page)
+    named = index_payload(httpx.get(f"{url}/v1/index").text)
+    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
+    assert response.status_code == 200, response.text
+    after = index_payload(httpx.get(f"{url}/v1/index").text)
+    changed = set(after["shards"]) - set(named["shards"])
+    assert changed and after["rules"] == named["rules"]
+    seen.clear()
+    page.reload()
+    page.wait_for_selector("body[data-sync='ok']")
+    assert shown_version(page) == after["version"] > version
+    paths = [path for path, _ in seen]
+    assert paths[0] == "index" and seen[0][1] == "200" and "index/pack" not in paths and "bundle" not in paths
+    fetched = {path.split("/", 1)[1] for path in paths[1:]}
+    assert all(path.startswith("parts/") for path in paths[1:]), paths
+    # The changed shard manifests and the status list the revocation changed; not the trust list, rules or others.
+    assert changed <= fetched and after["trust_list"]["sha256"] not in fetched
+    assert len(fetched) == len(changed) + 1, (fetched, changed)
+    assert 0 < int(page.get_attribute("body", "data-sync-bytes")) < first_bytes
+    assert type_in(page, cert["qr_text"]) == ("false", "revoked")
+    # Nothing changed since: one conditional GET of the index, answered 304.
+    seen.clear()
+    page.reload()
+    page.wait_for_selector("body[data-sync='ok']")
+    assert seen == [("index", "304")] and page.get_attribute("body", "data-sync-responses") == "1"
+    assert shown_version(page) == after["version"]
+    context.close()
+
+
+def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium, clerk):
+    """A server (or a cache in between) answering a part with other bytes: part_mismatch, the last good material kept."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    good = shown_version(page)
+    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
+    assert response.status_code == 200, response.text
+
+    def swapped(route):
+        real = route.fetch()
+        route.fulfill(response=real, body=real.body()[:-1] + b"A" if real.body()[-1:] != b"A" else real.body()[:-1] + b"B")
+
+    page.route("**/v1/parts/*", swapped)
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("body", "data-sync-message").startswith("part_mismatch:")
+    assert shown_version(page) == good
+    assert type_in(page, cert["qr_text"]) == ("true", "ok")  # the revocation has not reached this device yet
+    page.unroute("**/v1/parts/*")
+    page.reload()
+    page.wait_for_selector("body[data-sync='ok']")
+    assert shown_version(page) > good
+    assert type_in(page, cert["qr_text"]) == ("false", "revoked")
+    context.close()
+
+
+def test_a_server_without_an_index_is_synced_by_its_bundle(scan_server, chromium, clerk):
+    """A server that answers 404 for the pack and the index (one without parts): the page takes /v1/bundle."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    context.route("**/v1/index**", lambda route: route.fulfill(status=404, body=""))
+    page = context.new_page()
+    seen = v1_requests(page)
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-sync='ok']")
+    assert [path for path, _ in seen] == ["index/pack", "index", "bundle"]
+    assert shown_version(page) == bundle_payload(httpx.get(f"{url}/v1/bundle").text)["version"]
+    assert type_in(page, cert["qr_text"]) == ("true", "ok")
+    context.close()
+
+
 def test_the_first_open_says_syncing_until_the_bundle_is_in(scan_server, chromium):
     """A new device: while the first sync runs the bundle line says so (not "no bundle"), then shows the bundle."""
     url, _ = scan_server
     context = chromium.new_context(viewport={"width": 360, "height": 740})
     held = []
-    context.route("**/v1/bundle", lambda route: held.append(route))  # answered when the test lets it through
+    context.route("**/v1/index/pack", lambda route: held.append(route))  # answered when the test lets it through
     page = context.new_page()
     page.goto(f"{url}/scan/")
     page.wait_for_selector("body[data-ready='1']")
@@ -159,7 +263,7 @@ def test_the_first_open_offline_says_there_is_no_bundle(scan_server, chromium):
     """With the server out of reach and nothing stored, the line says there is no bundle yet (no endless "syncing")."""
     url, _ = scan_server
     context = chromium.new_context(viewport={"width": 360, "height": 740})
-    context.route("**/v1/bundle", lambda route: route.abort())
+    context.route("**/v1/**", lambda route: route.abort())
     page = context.new_page()
     page.goto(f"{url}/scan/")
     page.wait_for_selector("body[data-sync='failed']")

@@ -2,8 +2,8 @@
 // and the pinned roots in a cache, so the page opens and verifies offline.
 // Generated at build time from src/sw.template.js (the list of built files).
 /* eslint-disable */
-const CACHE = "hcert-scan-f0ee5032786ca6d7";
-const FILES = ["./","assets/index-7e5Rl_R1.css","assets/index-C6MWlBCm.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
+const CACHE = "hcert-scan-9d3d4b5f5c01a5da";
+const FILES = ["./","assets/index-7e5Rl_R1.css","assets/index-BZHLfLkD.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

@@ -1,10 +1,11 @@
 /**
  * The device's storage (IndexedDB): the last good bundle, the highest accepted
- * versions, the pinned roots, the settings and the local scan log.
+ * versions, the pinned roots, the parts of the index in force (by address),
+ * the settings and the local scan log.
  */
 
 const DB_NAME = "hcert-scanner";
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 
 export interface LogEntry {
   /** Unix milliseconds. */
@@ -32,6 +33,7 @@ function db(): Promise<IDBDatabase> {
         const d = req.result;
         if (!d.objectStoreNames.contains("kv")) d.createObjectStore("kv");
         if (!d.objectStoreNames.contains("log")) d.createObjectStore("log", { autoIncrement: true });
+        if (!d.objectStoreNames.contains("parts")) d.createObjectStore("parts");
       };
       req.onsuccess = () => resolve(req.result);
       req.onerror = () => reject(req.error);
@@ -51,11 +53,46 @@ export async function putValues(values: Record<string, unknown>): Promise<void> 
   const tx = (await db()).transaction("kv", "readwrite");
   const store = tx.objectStore("kv");
   for (const [key, value] of Object.entries(values)) store.put(value, key);
-  await new Promise<void>((resolve, reject) => {
+  await done(tx);
+}
+
+function done(tx: IDBTransaction): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error);
   });
+}
+
+/** The parts at hand among `addresses` (bytes by address). */
+export async function getParts(addresses: string[]): Promise<Map<string, Uint8Array>> {
+  const store = (await db()).transaction("parts", "readonly").objectStore("parts");
+  const got = await Promise.all(addresses.map((a) => request(store.get(a)) as Promise<Uint8Array | undefined>));
+  const out = new Map<string, Uint8Array>();
+  got.forEach((data, i) => {
+    if (data instanceof Uint8Array) out.set(addresses[i]!, data);
+  });
+  return out;
+}
+
+/** How many parts the device holds. */
+export async function countParts(): Promise<number> {
+  return request((await db()).transaction("parts", "readonly").objectStore("parts").count());
+}
+
+/**
+ * In one transaction (all or none): write `values`, add the `added` parts, and
+ * delete every part that `keep` does not name.
+ */
+export async function commitParts(values: Record<string, unknown>, added: Map<string, Uint8Array>, keep: ReadonlySet<string>): Promise<void> {
+  const tx = (await db()).transaction(["kv", "parts"], "readwrite");
+  const kv = tx.objectStore("kv");
+  for (const [key, value] of Object.entries(values)) kv.put(value, key);
+  const parts = tx.objectStore("parts");
+  for (const [address, data] of added) parts.put(data, address);
+  const held = (await request(parts.getAllKeys())) as string[];
+  for (const address of held) if (!keep.has(address)) parts.delete(address);
+  await done(tx);
 }
 
 /** Append a scan to the log. */

@@ -41,6 +41,57 @@ export const MAX_BUNDLE_VALIDITY = 7 * 86400;
 /** Longest a trust list may be valid (expires - issued_at, seconds: 92 days). */
 export const MAX_TRUST_LIST_VALIDITY = 92 * 86400;
 const HEADER = ["alg", "kid", "typ", "zip"];
+/** The index of parts (FORMAT.md section 7.4): envelope and payload format, JWS typ, shard manifest and pack formats. */
+export const INDEX_FORMAT = "hcert-index/1";
+export const INDEX_TYP = "hcert-index";
+export const SHARD_FORMAT = "hcert-shard/1";
+export const PACK_FORMAT = "hcert-pack/1";
+/** Largest index envelope, and largest part (a trust list is the largest kind). */
+export const MAX_INDEX = 1024 * 1024;
+export const MAX_PART = MAX_TRUST_LIST;
+/** Most parts one index may name (rules, shards and status lists together). */
+export const MAX_PARTS = 65536;
+const ADDRESS = /^[A-Za-z0-9_-]{43}$/;
+
+/** Whether `text` is a part address: 43 base64url characters (the unpadded SHA-256 of the part). */
+export function isAddress(text: unknown): text is string {
+  return typeof text === "string" && ADDRESS.test(text);
+}
+
+/** A part's address: the unpadded base64url SHA-256 of its bytes. */
+export async function partAddress(data: Uint8Array): Promise<string> {
+  return b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource)));
+}
+
+/**
+ * Gives the bytes of each part asked for, by address (all at once, so that they
+ * can be fetched in parallel); a part not at hand is left out of the answer.
+ */
+export type PartSource = (addresses: string[]) => Promise<Map<string, Uint8Array>>;
+
+/** Get parts and check each against its address; return them as text, in order (`spent` holds all parts to MAX_BUNDLE). */
+async function partTexts(parts: PartSource, addresses: Json[], what: string, spent: { bytes: number }): Promise<string[]> {
+  for (const address of addresses) {
+    if (!isAddress(address)) throw new BundleError(`${what} is not named by a 43-character SHA-256 address`);
+  }
+  if (addresses.length > MAX_PARTS) throw new BundleError(`an index names more than ${MAX_PARTS} parts`);
+  const wanted = addresses as string[];
+  const got = await parts([...new Set(wanted)]);
+  const out: string[] = [];
+  for (const address of wanted) {
+    const data = got.get(address);
+    if (data === undefined) throw new BundleError(`${what} ${address} is not at hand`, "part_missing");
+    if (data.length > MAX_PART) throw new BundleError(`${what} (${address}) is larger than ${MAX_PART} bytes`, "part_mismatch");
+    spent.bytes += data.length;
+    if (spent.bytes > MAX_BUNDLE) throw new BundleError(`the parts of an index hold more than ${MAX_BUNDLE} bytes`);
+    if ((await partAddress(data)) !== address) throw new BundleError(`${what} does not match its address ${address}`, "part_mismatch");
+    if (data.some((b) => b > 127)) throw new BundleError(`${what} (${address}) is not ASCII`);
+    out.push(ASCII.decode(data)); // checked ASCII above, so UTF-8 decoding is exact
+  }
+  return out;
+}
+
+const ASCII = new TextDecoder();
 
 /** How long the last run of each step of loading and storing a bundle took (ms), for the benchmark. */
 export const stepMs: Record<string, number> = {};
@@ -170,6 +221,8 @@ export interface BundleSnapshot {
   readonly keys: (Omit<TrustedKey, "publicKey"> & { x: string; y: string })[];
   readonly rules: JsonObject[];
   readonly lists: StatusListParts[];
+  /** The format it came in (absent: a bundle, as stored before devices synced by parts). */
+  readonly source?: string;
 }
 
 /** The version of one signed object and a digest of its content (what the device remembers). */
@@ -204,6 +257,10 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
   readonly statusVersions = new Map<string, Versioned>();
   /** The kids the bundle signer withdrew. */
   withdrawn: ReadonlySet<string> = new Set();
+  /** `hcert-bundle/2` (one file) or `hcert-index/1` (an index of parts); each has its own version counter. */
+  format: string = BUNDLE_FORMAT;
+  /** The addresses of the parts an index named (trust list, rules, shard manifests, status lists). */
+  parts: ReadonlySet<string> = new Set();
 
   /** What the device stores. */
   snapshot(): BundleSnapshot {
@@ -220,6 +277,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       keys: [...this.byKid.values()].map(({ publicKey, ...rest }) => ({ ...rest, x: publicKey.x, y: publicKey.y })),
       rules: [...this.rules.values()].map((r) => r.payload),
       lists: [...this.lists.values()].map((l) => l.parts()),
+      source: this.format,
     };
   }
 
@@ -236,7 +294,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     }
     const lists = new Map<string, StatusList>();
     for (const parts of s.lists) lists.set(`${parts.iss}/${parts.lst}`, new StatusList(parts));
-    return new Bundle(
+    const bundle = new Bundle(
       s.version,
       s.issuedAt,
       s.expires,
@@ -249,6 +307,8 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       lists,
       s.digest,
     );
+    bundle.format = s.source === INDEX_FORMAT ? INDEX_FORMAT : BUNDLE_FORMAT;
+    return bundle;
   }
 
   /**
@@ -276,7 +336,6 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
    * the pairing of the two; each rules object and status list.
    */
   private static async loadEnvelope(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
-    let t = performance.now();
     let envelope: JsonObject;
     try {
       envelope = jsonObjectText(text, "bundle envelope");
@@ -292,6 +351,98 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     if (typeof trustToken !== "string" || typeof token !== "string") {
       throw new BundleError("the envelope's trust_list and bundle are compact JWS strings");
     }
+    return Bundle.verified(trustToken, token, roots, BUNDLE_TYP, BUNDLE_FORMAT, async (payload) => {
+      const ruleItems = payload["rules"] ?? [];
+      const statusItems = payload["status_lists"] ?? [];
+      if (!Array.isArray(ruleItems)) throw new BundleError("bundle rules must be a list");
+      if (!Array.isArray(statusItems)) throw new BundleError("bundle status_lists must be a list");
+      return [ruleItems, statusItems];
+    });
+  }
+
+  /**
+   * Verify an hcert-index/1 envelope and the parts it names (FORMAT.md section
+   * 7.4), in the spec's order: envelope shape; the trust list part by its
+   * address, signed by a pinned root; the index signature by a bundle signer
+   * of it, then its payload; the pairing; rules and shard manifests by
+   * address; each status list by address; then each rules object and status
+   * list as in a bundle. Raise BundleError (`part_missing` and
+   * `part_mismatch` for a part not at hand or not matching its address).
+   */
+  static async fromIndex(text: string, parts: PartSource, roots: readonly JsonObject[]): Promise<Bundle> {
+    if (typeof text !== "string" || text.length > MAX_INDEX) {
+      throw new BundleError("an index is an hcert-index/1 envelope of at most 1 MB");
+    }
+    try {
+      return await Bundle.loadIndex(text, parts, roots);
+    } catch (e) {
+      if (e instanceof BundleError) throw e;
+      if (e instanceof TrustError || e instanceof VerificationError) throw new BundleError(`${e.code}: ${e.reason}`);
+      throw new BundleError(`the index is malformed (${e instanceof Error ? e.name : String(e)})`);
+    }
+  }
+
+  private static async loadIndex(text: string, parts: PartSource, roots: readonly JsonObject[]): Promise<Bundle> {
+    let envelope: JsonObject;
+    try {
+      envelope = jsonObjectText(text, "index envelope");
+    } catch {
+      throw new BundleError("an index is a JSON hcert-index/1 envelope");
+    }
+    const members = Object.keys(envelope).sort().join(",");
+    if (members !== "format,index,trust_list" || envelope["format"] !== INDEX_FORMAT) {
+      throw new BundleError(`an index envelope has exactly format ('${INDEX_FORMAT}'), trust_list and index`);
+    }
+    const token = envelope["index"];
+    if (typeof token !== "string") throw new BundleError("the envelope's index is a compact JWS string");
+    // The trust list by its address (checked), then as in a bundle.
+    const spent = { bytes: 0 };
+    const trustAddress = envelope["trust_list"] as Json;
+    const [trustToken] = await partTexts(parts, [trustAddress], "the trust list", spent);
+    const named = new Set<string>([trustAddress as string]);
+    const bundle = await Bundle.verified(trustToken!, token, roots, INDEX_TYP, INDEX_FORMAT, async (payload) => {
+      const ruleAddresses = payload["rules"];
+      const shardAddresses = payload["shards"];
+      if (!Array.isArray(ruleAddresses) || !Array.isArray(shardAddresses)) {
+        throw new BundleError("index rules and shards are lists of addresses");
+      }
+      const texts = await partTexts(parts, [...ruleAddresses, ...shardAddresses], "a rules or shard part", spent);
+      const ruleItems = texts.slice(0, ruleAddresses.length);
+      const manifests = texts.slice(ruleAddresses.length);
+      const listAddresses: Json[] = [];
+      manifests.forEach((manifestText, i) => {
+        let manifest: JsonObject;
+        try {
+          manifest = jsonObjectText(manifestText, "shard");
+        } catch {
+          throw new BundleError(`shard ${String(shardAddresses[i])} is not JSON`);
+        }
+        if (Object.keys(manifest).sort().join(",") !== "format,status_lists" || manifest["format"] !== SHARD_FORMAT) {
+          throw new BundleError(`shard ${String(shardAddresses[i])} is not an ${SHARD_FORMAT} manifest`);
+        }
+        const lists = manifest["status_lists"];
+        if (!Array.isArray(lists)) throw new BundleError(`shard ${String(shardAddresses[i])} status_lists is not a list`);
+        listAddresses.push(...lists);
+      });
+      const statusItems = await partTexts(parts, listAddresses, "a status list part", spent);
+      for (const address of [...ruleAddresses, ...shardAddresses, ...listAddresses]) named.add(address as string);
+      return [ruleItems, statusItems];
+    });
+    bundle.parts = named;
+    return bundle;
+  }
+
+  /** Steps 2 to 7 of FORMAT.md section 7.1, for a bundle or an index (`items` gives its rules and status lists). */
+  private static async verified(
+    trustToken: string,
+    token: string,
+    roots: readonly JsonObject[],
+    typ: string,
+    format: string,
+    items: (payload: JsonObject) => Promise<[Json[], Json[]]>,
+  ): Promise<Bundle> {
+    let t = performance.now();
+    const what = typ === BUNDLE_TYP ? "bundle" : "index";
     // 1. The trust list, by a pinned root.
     const trust = await openSigned(
       trustToken,
@@ -303,9 +454,9 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     const [trustVersion, trustExpires] = checkTrustListTimes(trust);
     t = measured("trust-list", t);
     // 2. The bundle, by a bundle signer the trust list names; only now is it inflated.
-    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), BUNDLE_TYP, "bundle");
+    const payload = await openSigned(token, await keysByKid(trust["bundle_signers"], "bundle signers"), typ, what);
     t = measured("bundle-payload", t);
-    if (payload["format"] !== BUNDLE_FORMAT) throw new BundleError(`the bundle payload's format is not '${BUNDLE_FORMAT}'`);
+    if (payload["format"] !== format) throw new BundleError(`the ${what} payload's format is not '${format}'`);
     for (const name of ["version", "issued_at", "expires"]) {
       if (!isNonNegativeInt(payload[name])) throw new BundleError(`bundle ${name} must be a non-negative integer`);
     }
@@ -334,10 +485,8 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       withdrawnEntries.flatMap((w) => (isObject(w) && typeof w["kid"] === "string" ? [w["kid"]] : [])),
     );
     const ruleSigners = trust["rule_signers"] ?? {};
-    const ruleItems = payload["rules"] ?? [];
-    if (!isObject(ruleSigners) || !Array.isArray(ruleItems)) throw new BundleError("rule_signers is an object and rules a list");
-    const statusItems = payload["status_lists"] ?? [];
-    if (!Array.isArray(statusItems)) throw new BundleError("bundle status_lists must be a list");
+    if (!isObject(ruleSigners)) throw new BundleError("rule_signers is an object");
+    const [ruleItems, statusItems] = await items(payload);
     const bundle = await Bundle.assemble({
       version: payload["version"] as Int,
       issuedAt,
@@ -353,6 +502,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       digest: await sha256Text(token),
     });
     bundle.trustListDigest = trustDigest;
+    bundle.format = format;
     return bundle;
   }
 

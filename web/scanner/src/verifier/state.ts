@@ -6,7 +6,7 @@
 
 import { intMax, type Int } from "./codec";
 import { BundleError } from "./errors";
-import type { Bundle, Versioned } from "./bundle";
+import { INDEX_FORMAT, type Bundle, type Versioned } from "./bundle";
 
 /**
  * What the device remembers between bundles (hcert_verifier.state): the highest
@@ -16,6 +16,8 @@ import type { Bundle, Versioned } from "./bundle";
  */
 export interface StoredState {
   bundle: { version: Int; issuedAt: number; digest: string } | null;
+  /** The accepted index of parts (hcert-index/1): its own version counter, like `bundle` (absent in states stored before). */
+  index?: { version: Int; issuedAt: number; digest: string } | null;
   trustList: Versioned | null;
   rules: Record<string, Versioned>;
   statusLists: Record<string, Versioned>;
@@ -26,7 +28,7 @@ const CLOCK_LEEWAY = 300;
 
 /** The state of a device that has accepted nothing yet. */
 export function emptyState(): StoredState {
-  return { bundle: null, trustList: null, rules: {}, statusLists: {}, withdrawn: {} };
+  return { bundle: null, index: null, trustList: null, rules: {}, statusLists: {}, withdrawn: {} };
 }
 
 function compare(what: string, next: Versioned, old: Versioned | null | undefined, rollback: string): void {
@@ -54,9 +56,11 @@ export function check(state: StoredState, bundle: Bundle, now: number): void {
       "trust_list_expired",
     );
   }
-  compare("bundle", { version: bundle.version, digest: bundle.digest }, state.bundle, "bundle_rollback");
-  if (state.bundle !== null && bundle.issuedAt < state.bundle.issuedAt) {
-    throw new BundleError("the bundle is issued before the bundle the device accepted", "bundle_rollback");
+  // A bundle and an index each have their own version counter (FORMAT.md section 7.4).
+  const [what, held] = bundle.format === INDEX_FORMAT ? ["index", state.index ?? null] : ["bundle", state.bundle];
+  compare(what, { version: bundle.version, digest: bundle.digest }, held, "bundle_rollback");
+  if (held !== null && bundle.issuedAt < held.issuedAt) {
+    throw new BundleError(`the ${what} is issued before the ${what} the device accepted`, "bundle_rollback");
   }
   compare(
     "trust list",
@@ -88,8 +92,11 @@ export function record(state: StoredState, bundle: Bundle): StoredState {
   for (const [province, v] of bundle.ruleVersions) rules[province] = v;
   const statusLists = { ...state.statusLists };
   for (const [uri, v] of bundle.statusVersions) statusLists[uri] = v;
+  const accepted = { version: bundle.version, issuedAt: bundle.issuedAt, digest: bundle.digest };
+  const byIndex = bundle.format === INDEX_FORMAT;
   return {
-    bundle: { version: bundle.version, issuedAt: bundle.issuedAt, digest: bundle.digest },
+    bundle: byIndex ? state.bundle : accepted,
+    index: byIndex ? accepted : (state.index ?? null),
     trustList: { version: bundle.trustListVersion, digest: bundle.trustListDigest },
     rules,
     statusLists,
