@@ -198,7 +198,7 @@ def test_a_resync_fetches_only_the_index_and_the_parts_that_changed(scan_server,
 
 
 def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium, clerk):
-    """A server (or a cache in between) answering a part with other bytes: part_mismatch, the last good material kept."""
+    """A server (or a cache in between) answers a part with other bytes: part_mismatch, the last good material kept."""
     url, _ = scan_server
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
@@ -208,7 +208,8 @@ def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium
 
     def swapped(route):
         real = route.fetch()
-        route.fulfill(response=real, body=real.body()[:-1] + b"A" if real.body()[-1:] != b"A" else real.body()[:-1] + b"B")
+        body = real.body()
+        route.fulfill(response=real, body=body[:-1] + (b"B" if body.endswith(b"A") else b"A"))
 
     page.route("**/v1/parts/*", swapped)
     page.reload()
