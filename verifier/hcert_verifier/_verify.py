@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from dataclasses import KW_ONLY, dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -54,18 +55,21 @@ _HEADER_PARAMS = frozenset({"alg", "kid", "typ", "zip"})
 _HEADER_CACHE_MAX = 4096
 
 
-class Result(NamedTuple):
+@dataclass(frozen=True)
+class Result:
     """The verdict on one certificate.
 
     ``valid`` is the answer; ``code`` is ``"ok"`` or the stable failure code;
     ``reason`` says why in words. ``certificate`` is set whenever the signature
     verified and the claims parsed, even if the certificate was then refused
-    (expired, revoked ...), so that the guard can see whose it is.
+    (expired, revoked ...), so that the guard can see whose it is. Every field
+    after ``reason`` is keyword-only.
     """
 
     valid: bool
     code: str
     reason: str
+    _: KW_ONLY
     certificate: Certificate | None = None
     kid: str | None = None
     status_checked: bool = False
@@ -207,9 +211,20 @@ class Verifier:
         except VerificationError as e:
             # A revoked or suspended verdict comes from the status list: it was checked.
             status = isinstance(e, Revoked | Suspended)
-            return Result(False, e.code, e.reason, cert, key.kid, status, tuple(warnings), destination=destination)
+            return Result(
+                False,
+                e.code,
+                e.reason,
+                certificate=cert,
+                kid=key.kid,
+                status_checked=status,
+                warnings=tuple(warnings),
+                destination=destination,
+            )
         if destination is None:
-            return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings))
+            return Result(
+                True, "ok", "valid", certificate=cert, kid=key.kid, status_checked=checked, warnings=tuple(warnings)
+            )
         # Step 9: the destination's acceptance rules.
         ruleset = bundle.rules_for(destination) if bundle is not None else None
         rules = ruleset.compiled(checkpoint) if ruleset is not None else None
@@ -218,18 +233,24 @@ class Verifier:
                 False,
                 RulesUnavailable.code,
                 f"no rules for province {destination}, checkpoint {checkpoint}",
-                cert,
-                key.kid,
-                checked,
-                tuple(warnings),
+                certificate=cert,
+                kid=key.kid,
+                status_checked=checked,
+                warnings=tuple(warnings),
                 destination=destination,
             )
         accepted, outcomes = evaluate(rules, cert, at=now, province=destination)
-        if accepted:
-            return Result(True, "ok", "valid", cert, key.kid, checked, tuple(warnings), outcomes, destination)
         failed = "; ".join(f"{o.id}: {o.reason}" for o in outcomes if o.outcome != "PASS")
         return Result(
-            False, RejectedByRules.code, failed, cert, key.kid, checked, tuple(warnings), outcomes, destination
+            accepted,
+            "ok" if accepted else RejectedByRules.code,
+            "valid" if accepted else failed,
+            certificate=cert,
+            kid=key.kid,
+            status_checked=checked,
+            warnings=tuple(warnings),
+            rules=outcomes,
+            destination=destination,
         )
 
     def _key_for(self, header_segment: str) -> TrustedKey:
