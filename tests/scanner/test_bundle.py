@@ -271,3 +271,17 @@ def test_the_first_open_offline_says_there_is_no_bundle(scan_server, chromium):
     assert page.get_attribute("#trust", "data-state") == "none"
     assert "尚未同步信任包" in page.inner_text("#trust")
     context.close()
+
+
+def test_a_refused_text_after_a_certificate_shows_no_details_of_it(scan_server, chromium, clerk):
+    """A guard scans a good certificate, then garbage: the refusal shows nobody's name, kind, issuer or validity."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    assert type_in(page, cert["qr_text"]) == ("true", "ok")
+    assert page.locator("#verdict .v-details").is_visible() and page.inner_text("#v-issuer")
+    assert type_in(page, "CNHC:/1234")[0] == "false"
+    assert not page.locator("#verdict .v-details").is_visible()
+    for field in ("#v-name", "#v-id", "#v-kind", "#v-issuer", "#v-validity"):
+        assert page.inner_text(field) == "", field
+    context.close()

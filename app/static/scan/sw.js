@@ -2,8 +2,8 @@
 // and the pinned roots in a cache, so the page opens and verifies offline.
 // Generated at build time from src/sw.template.js (the list of built files).
 /* eslint-disable */
-const CACHE = "hcert-scan-9d3d4b5f5c01a5da";
-const FILES = ["./","assets/index-7e5Rl_R1.css","assets/index-BZHLfLkD.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
+const CACHE = "hcert-scan-fac71f16d0ad0df6";
+const FILES = ["./","assets/index-BT4hK8Ef.css","assets/index-amGDOQt0.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

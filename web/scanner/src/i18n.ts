@@ -19,7 +19,7 @@ export const TEXT = {
   bundle: { zh: "信任包", en: "Trust bundle" },
   noBundle: { zh: "尚未同步信任包：请联网打开一次", en: "No trust bundle yet: open once while online" },
   syncing: { zh: "正在同步信任包…", en: "Syncing the trust bundle…" },
-  bundleAge: { zh: "更新于 {0} 前", en: "updated {0} ago" },
+  bundleAge: { zh: "更新于{0}前", en: "updated {0} ago" },
   bundleStale: { zh: "已超过48小时未更新，请尽快联网同步", en: "older than 48 h: sync soon" },
   bundleExpired: { zh: "信任包已过期，无法核验：请联网同步", en: "the bundle has expired: sync before verifying" },
   syncFailed: { zh: "同步失败，继续使用上次的信任包", en: "sync failed; the last good bundle is kept" },

@@ -114,9 +114,9 @@ function renderProvinces(): void {
 
 function ageText(seconds: number): string {
   const zh = getLang() === "zh";
-  if (seconds < 3600) return zh ? `${Math.max(1, Math.floor(seconds / 60))} 分钟` : `${Math.max(1, Math.floor(seconds / 60))} min`;
-  if (seconds < 2 * 86400) return zh ? `${Math.floor(seconds / 3600)} 小时` : `${Math.floor(seconds / 3600)} h`;
-  return zh ? `${Math.floor(seconds / 86400)} 天` : `${Math.floor(seconds / 86400)} days`;
+  if (seconds < 3600) return zh ? `${Math.max(1, Math.floor(seconds / 60))}分钟` : `${Math.max(1, Math.floor(seconds / 60))} min`;
+  if (seconds < 2 * 86400) return zh ? `${Math.floor(seconds / 3600)}小时` : `${Math.floor(seconds / 3600)} h`;
+  return zh ? `${Math.floor(seconds / 86400)}天` : `${Math.floor(seconds / 86400)} days`;
 }
 
 function renderTrust(): void {
@@ -216,6 +216,8 @@ function showVerdict(result: Result): void {
   $("v-id").setAttribute("aria-label", `${t("idNumber")}: ${cert ? unmaskDisplay(cert.maskedId) : "-"}`);
   const details = box.querySelector(".v-details") as HTMLElement;
   details.hidden = cert === null;
+  // Nothing of an earlier scan stays on the screen: a refused text shows no certificate's details.
+  for (const id of ["v-kind", "v-issuer", "v-validity"]) $(id).textContent = "";
   if (cert) {
     $("v-kind").textContent = cert.kind === "w" ? t("kind_w") : t("kind_f");
     const authority = bundle?.authorities.get(cert.issuer);
