@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -132,7 +133,10 @@ def test_readme_first_command_serves_and_the_example_issues(tmp_path):
     from tests.conftest import free_port, wait_ready
 
     port = free_port()
-    env = {**os.environ, "HCERT_DATA_DIR": str(tmp_path / "data")}
+    # A new user's shell: the project's virtual environment is not on PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env = {**os.environ, "HCERT_DATA_DIR": str(tmp_path / "data"), "PATH": path}
     proc = subprocess.Popen(
         ["bash", "scripts/serve", "--port", str(port)],
         cwd=ROOT,
@@ -151,7 +155,12 @@ def test_readme_first_command_serves_and_the_example_issues(tmp_path):
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
-    assert "operator create --authority 510321" in out
+    # The credential command the server prints works when pasted into that shell, as printed.
+    hint = next(line for line in out.splitlines() if "operator create --authority 510321" in line)
+    command = hint.split("with:", 1)[1].strip()
+    assert command.startswith(".venv/bin/hcert "), hint
+    pasted = subprocess.run(["bash", "-c", command.replace("clerk", "clerk2")], cwd=ROOT, env=env, capture_output=True)
+    assert pasted.returncode == 0 and pasted.stdout.strip(), pasted.stderr
 
 
 def test_national_flow_from_the_cli(tmp_path):
