@@ -1,0 +1,159 @@
+"""The index of parts: the same verdict from the Python verifier and from the scanner's TypeScript one.
+
+A real `hcert serve` gives its index and parts; each case offers them (or a damaged copy) to
+both `Bundle.from_index` and the page's `Bundle.fromIndex`, then checks the result against a
+prior device state (`DeviceState.check` / `checkDeviceState`). Both must accept the same cases
+and refuse the others with the same code: envelope shape and size, an address that is not one,
+a part missing or not matching its address, and the index's own version counter (apart from
+the bundle's) for rollback and reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from hcert_verifier import Bundle, BundleError
+from hcert_verifier.bundle import PartMissing
+from hcert_verifier.state import DeviceState
+from tests.conftest import operator_credential
+from tests.scanner.test_bundle import index_payload
+from tests.scanner.test_camera import issue
+
+pytestmark = pytest.mark.browser
+
+BROWSER_INDEX_RUN = """
+async (cases) => {
+  const h = window.hcert;
+  const out = {};
+  const bytes = (text) => new TextEncoder().encode(text);
+  for (const c of cases) {
+    try {
+      const source = async (addresses) => {
+        const got = new Map();
+        for (const a of addresses) if (a in c.parts) got.set(a, bytes(c.parts[a]));
+        return got;
+      };
+      const bundle = await h.Bundle.fromIndex(c.envelope, source, c.roots);
+      const p = c.prior;
+      const state = p === null ? h.emptyState() : {
+        bundle: p.bundle && { version: p.bundle.version, issuedAt: p.bundle.issued_at, digest: p.bundle.digest },
+        index: p.index && { version: p.index.version, issuedAt: p.index.issued_at, digest: p.index.digest },
+        trustList: null, rules: {}, statusLists: {}, withdrawn: {},
+      };
+      h.checkDeviceState(state, bundle, c.now);
+      out[c.name] = ["ok", bundle.version, bundle.parts.size, bundle.statusListCount];
+    } catch (e) {
+      out[c.name] = e instanceof h.BundleError ? [e.code, e.reason] : ["threw", String(e && e.stack || e)];
+    }
+  }
+  return out;
+}
+"""
+
+
+def python_index_verdict(case: dict[str, Any]) -> list[Any]:
+    def source(addresses):
+        out = {a: case["parts"][a].encode("ascii") for a in addresses if a in case["parts"]}
+        if len(out) < len(set(addresses)):
+            missing = next(a for a in addresses if a not in out)
+            raise PartMissing(f"part {missing} is not at hand")
+        return out
+
+    try:
+        bundle = Bundle.from_index(case["envelope"], source, case["roots"])
+        prior = case["prior"]
+        if prior is not None:
+            DeviceState(bundle=prior["bundle"], index=prior["index"]).check(bundle)
+    except BundleError as e:
+        return [e.code, e.reason]
+    return ["ok", bundle.version, len(bundle.parts), bundle.status_list_count]
+
+
+def cases(url: str, data) -> list[dict[str, Any]]:
+    envelope_text = httpx.get(f"{url}/v1/index").text
+    envelope = json.loads(envelope_text)
+    payload = index_payload(envelope_text)
+    roots = json.loads((data / "root" / "roots.json").read_text())["roots"]
+    addresses = [envelope["trust_list"], *payload["rules"], *payload["shards"]]
+    parts = {a: httpx.get(f"{url}/v1/parts/{a}").text for a in addresses}
+    for shard in payload["shards"]:
+        for a in json.loads(parts[shard])["status_lists"]:
+            parts[a] = httpx.get(f"{url}/v1/parts/{a}").text
+    status_list = next(a for a in parts if a not in addresses)
+    digest = Bundle.from_index(envelope_text, lambda ask: {a: parts[a].encode() for a in ask}, roots).digest
+    held = {"version": payload["version"], "issued_at": payload["issued_at"], "digest": digest}
+    now = int(time.time())
+
+    def case(name, *, env=envelope_text, parts=parts, prior=None):
+        return {"name": name, "envelope": env, "parts": parts, "roots": roots, "prior": prior, "now": now}
+
+    def without(address):
+        return {a: t for a, t in parts.items() if a != address}
+
+    def changed(address):
+        text = parts[address]
+        return {**parts, address: text[:-1] + ("B" if text.endswith("A") else "A")}
+
+    higher = {**held, "version": payload["version"] + 1, "digest": "x" * 43}
+    return [
+        case("good"),
+        case("good, same index held", prior={"bundle": None, "index": held}),
+        # A bundle and an index each have their own counter: a higher bundle version does not refuse an index.
+        case("good, a higher bundle held", prior={"bundle": higher, "index": None}),
+        case("extra envelope member", env=json.dumps({**envelope, "extra": 1})),
+        case("envelope of a bundle", env=json.dumps({**envelope, "format": "hcert-bundle/2"})),
+        case("not JSON", env=envelope_text[:-1]),
+        case("too large", env=envelope_text + " " * (1024 * 1024)),
+        case("trust list not an address", env=json.dumps({**envelope, "trust_list": "../trust.jwt"})),
+        case("index not a string", env=json.dumps({**envelope, "index": 7})),
+        case("trust list missing", parts=without(envelope["trust_list"])),
+        case("trust list changed", parts=changed(envelope["trust_list"])),
+        case("shard missing", parts=without(payload["shards"][0])),
+        case("shard changed", parts=changed(payload["shards"][0])),
+        case("rules changed", parts=changed(payload["rules"][0])),
+        case("status list missing", parts=without(status_list)),
+        case("status list changed", parts=changed(status_list)),
+        case("rolled back", prior={"bundle": None, "index": higher}),
+        case("version reused", prior={"bundle": None, "index": {**held, "digest": "y" * 43}}),
+        case("issued before the one held", prior={"bundle": None, "index": {**held, "issued_at": now + 60}}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def verdicts(scan_server, chromium):
+    url, data = scan_server
+    issue(url, {"Authorization": f"Bearer {operator_credential(data, 'parity-clerk')}"})  # so that a status list exists
+    offered = cases(url, data)
+    page = chromium.new_page()
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-ready='1']")
+    browser = page.evaluate(BROWSER_INDEX_RUN, offered)
+    page.close()
+    return [(c["name"], python_index_verdict(c), browser[c["name"]]) for c in offered]
+
+
+def test_the_same_index_verdict_in_python_and_in_the_browser(verdicts):
+    expected = {
+        "good": "ok",
+        "good, same index held": "ok",
+        "good, a higher bundle held": "ok",
+        "trust list missing": "part_missing",
+        "trust list changed": "part_mismatch",
+        "shard missing": "part_missing",
+        "shard changed": "part_mismatch",
+        "rules changed": "part_mismatch",
+        "status list missing": "part_missing",
+        "status list changed": "part_mismatch",
+        "rolled back": "bundle_rollback",
+        "version reused": "version_reused",
+        "issued before the one held": "bundle_rollback",
+    }
+    for name, python, browser in verdicts:
+        assert browser[0] == python[0] == expected.get(name, "bundle_invalid"), (name, python, browser)
+        if python[0] == "ok":
+            assert browser[1:] == python[1:], name  # the same version, parts named and status lists
