@@ -71,6 +71,14 @@ def test_a_device_fetches_only_what_changed(server, tmp_path):
     assert json.loads(revoked.stdout)["status_checked"] is True  # the verdict came from the status list
     assert hv("verify", "--data-dir", str(device), certs[1]["qr_text"]).returncode == 0
 
+    # A held part damaged on the device's disk is not a dead end: the next sync fetches it again.
+    trust_list = json.loads((device / "index.json").read_text())["trust_list"]
+    (device / "parts" / trust_list).write_bytes(b"damaged")
+    healed = hv("sync", url, "--parts", "--data-dir", str(device))
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert load_synced(device, load_roots(device / "roots.json")) is not None
+    assert hv("verify", "--data-dir", str(device), certs[1]["qr_text"]).returncode == 0
+
     # The whole bundle again replaces the index (and the other way round).
     assert hv("sync", url, "--data-dir", str(device)).returncode == 0
     assert (device / "bundle.json").exists() and not (device / "index.json").exists()

@@ -10,7 +10,9 @@ answer.
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
+import threading
 
 import httpx
 import pytest
@@ -45,6 +47,41 @@ def bundle_payload(text: str) -> dict:
 def index_payload(text: str) -> dict:
     """The signed payload of an hcert-index/1 envelope (read, not verified)."""
     return json.loads(inflate(b64url_decode(json.loads(text)["index"].split(".")[1], "index"), 1024 * 1024))
+
+
+HELD_PARTS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("hcert-scanner");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const keys = open.result.transaction("parts").objectStore("parts").getAllKeys();
+    keys.onsuccess = () => { open.result.close(); resolve(keys.result); };
+  };
+})"""
+
+DAMAGE_PART = """(address) => new Promise((resolve, reject) => {
+  const open = indexedDB.open("hcert-scanner");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const tx = open.result.transaction("parts", "readwrite");
+    tx.objectStore("parts").put(new TextEncoder().encode("not the part"), address);
+    tx.oncomplete = () => { open.result.close(); resolve(true); };
+  };
+})"""
+
+
+def named_parts(url: str) -> set[str]:
+    """Every part the server's current index names: trust list, rules, shard manifests, status lists."""
+    envelope = json.loads(httpx.get(f"{url}/v1/index").text)
+    payload = index_payload(json.dumps(envelope))
+    named = {envelope["trust_list"], *payload["rules"], *payload["shards"]}
+    for shard in payload["shards"]:
+        named.update(json.loads(httpx.get(f"{url}/v1/parts/{shard}").text)["status_lists"])
+    return named
+
+
+def revoke(url: str, clerk, cert) -> None:
+    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
+    assert response.status_code == 200, response.text
 
 
 def v1_requests(page) -> list[tuple[str, str]]:
@@ -149,7 +186,7 @@ def test_a_rolled_back_index_is_refused_and_a_revocation_stays(scan_server, chro
     page.route("**/v1/index", lambda route: route.fulfill(status=200, body=old, content_type="application/json"))
     page.reload()
     page.wait_for_selector("body[data-sync='failed']")
-    assert "older" in page.get_attribute("body", "data-sync-message")
+    assert page.get_attribute("body", "data-sync-message").startswith("bundle_rollback: index version")
     assert shown_version(page) == newer
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
     context.close()
@@ -188,6 +225,8 @@ def test_a_resync_fetches_only_the_index_and_the_parts_that_changed(scan_server,
     assert len(fetched) == len(changed) + 1, (fetched, changed)
     assert 0 < int(page.get_attribute("body", "data-sync-bytes")) < first_bytes
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
+    # The device holds exactly the parts the index in force names: the replaced ones are gone.
+    assert set(page.evaluate(HELD_PARTS)) == named_parts(url)
     # Nothing changed since: one conditional GET of the index, answered 304.
     seen.clear()
     page.reload()
@@ -221,6 +260,129 @@ def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium
     page.reload()
     page.wait_for_selector("body[data-sync='ok']")
     assert shown_version(page) > good
+    assert type_in(page, cert["qr_text"]) == ("false", "revoked")
+    context.close()
+
+
+def test_a_device_that_took_bundles_keeps_its_index_offline(scan_server, chromium, clerk):
+    """A device that accepted bundle N, then an index of a lower version (their counters are apart), reopens offline."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    bundle_version = lambda: bundle_payload(httpx.get(f"{url}/v1/bundle").text)["version"]  # noqa: E731
+    index_version = index_payload(httpx.get(f"{url}/v1/index").text)["version"]
+    while bundle_version() <= index_version + 1:  # bundles made after changes the index has not seen yet
+        revoke(url, clerk, issue(url, clerk))
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    context.route("**/v1/index**", lambda route: route.fulfill(status=404, body=""))
+    page = context.new_page()
+    page.goto(f"{url}/scan/")
+    page.wait_for_selector("body[data-sync='ok']")
+    by_bundle = shown_version(page)
+    context.unroute("**/v1/index**")
+    page.reload()
+    page.wait_for_selector("body[data-sync='ok']")
+    by_index = shown_version(page)
+    assert by_index < by_bundle
+    context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("#trust", "data-state") == "fresh" and shown_version(page) == by_index
+    assert type_in(page, cert["qr_text"]) == ("true", "ok")
+    context.close()
+
+
+def test_a_network_failure_while_fetching_parts_is_not_called_bad_material(scan_server, chromium, clerk):
+    """A part the server fails to send: sync_failed (try later), not bundle_invalid; the last good material stays."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    good = shown_version(page)
+    revoke(url, clerk, cert)
+    page.route("**/v1/parts/*", lambda route: route.abort())
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("body", "data-sync-message") == "sync_failed: cannot reach the server"
+    page.unroute("**/v1/parts/*")
+    page.route("**/v1/parts/*", lambda route: route.fulfill(status=500, body="busy"))
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("body", "data-sync-message").startswith("sync_failed: the server answered 500 for part")
+    assert shown_version(page) == good and type_in(page, cert["qr_text"]) == ("true", "ok")
+    context.close()
+
+
+def test_a_part_larger_than_any_part_is_refused_as_it_arrives(scan_server, chromium, clerk):
+    """Over 8 MiB: refused from its Content-Length, or, gzipped (a 9 KB bomb), while it inflates."""
+    import gzip
+
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    good = shown_version(page)
+    revoke(url, clerk, cert)
+    big = b"A" * (8 * 1024 * 1024 + 1)
+    bomb = gzip.compress(big, 9)
+    assert len(bomb) < 20_000
+
+    class Bomb(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(bomb)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bomb_url = f"http://127.0.0.1:{server.server_address[1]}/bomb"
+    try:
+        for route, says in (
+            (lambda r: r.fulfill(status=200, body=big), "sends"),  # its Content-Length says so
+            (lambda r: r.continue_(url=bomb_url), "sent"),  # a real gzipped answer, inflated by the browser
+        ):
+            page.route("**/v1/parts/*", route)
+            page.reload()
+            page.wait_for_selector("body[data-sync='failed']")
+            message = page.get_attribute("body", "data-sync-message")
+            assert message == f"sync_failed: the server {says} more than 8388608 bytes for parts"
+            assert shown_version(page) == good
+            page.unroute("**/v1/parts/*")
+    finally:
+        server.shutdown()
+        server.server_close()
+    context.close()
+
+
+def test_a_device_that_accepted_an_index_does_not_fall_back_to_the_bundle(scan_server, chromium, clerk):
+    """Once an index is in force, a 404 for the index is a failed sync, not a switch to bundles."""
+    url, _ = scan_server
+    context, page = open_page(chromium, url)
+    good = shown_version(page)
+    seen = v1_requests(page)
+    page.route("**/v1/index", lambda route: route.fulfill(status=404, body=""))
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    assert page.get_attribute("body", "data-sync-message") == "sync_failed: the server answered 404 for its index"
+    assert [path for path, _ in seen] == ["index"] and shown_version(page) == good
+    context.close()
+
+
+def test_a_damaged_stored_part_is_fetched_again(scan_server, chromium, clerk):
+    """A part in the device's storage that no longer matches its address is not a dead end: it is fetched again."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    trust_list = json.loads(httpx.get(f"{url}/v1/index").text)["trust_list"]
+    page.evaluate(DAMAGE_PART, trust_list)
+    revoke(url, clerk, cert)
+    seen = v1_requests(page)
+    page.reload()
+    page.wait_for_selector("body[data-sync='ok']")
+    assert (f"parts/{trust_list}", "200") in seen
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
     context.close()
 

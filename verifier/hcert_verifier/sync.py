@@ -28,7 +28,7 @@ from typing import Any
 
 from ._errors import BundleError, HcertError
 from ._files import write_atomic
-from .bundle import MAX_BUNDLE, MAX_PART, Bundle, is_address, load_roots
+from .bundle import MAX_BUNDLE, MAX_PART, Bundle, is_address, load_roots, part_address
 from .state import admit
 
 __all__ = [
@@ -340,7 +340,8 @@ def sync_parts(
     seeded: dict[str, bytes] = {}
 
     def source(addresses: Sequence[str]) -> dict[str, bytes]:
-        out = held(addresses)
+        # A held part that no longer matches its address (a damaged file) is fetched again, not a dead end.
+        out = {address: data for address, data in held(addresses).items() if part_address(data) == address}
         for address in addresses:
             if address not in out and address in seeded:
                 out[address] = fetched[address] = seeded[address]
@@ -401,7 +402,7 @@ def _unpack(packed: bytes, seeded: dict[str, bytes]) -> bytes:
     Nothing in it is trusted: the parts are only candidates, checked by address
     and signature as if fetched one by one.
     """
-    from .bundle import PACK_FORMAT, part_address
+    from .bundle import PACK_FORMAT
 
     try:
         pack = json.loads(packed)

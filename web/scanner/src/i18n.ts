@@ -25,6 +25,10 @@ export const TEXT = {
   syncFailed: { zh: "同步失败，继续使用上次的信任包", en: "sync failed; the last good bundle is kept" },
   offline: { zh: "离线", en: "offline" },
   ready: { zh: "可以扫码", en: "Ready to scan" },
+  closeOtherTabs: {
+    zh: "请关闭其他打开的核验页面，本页即可继续",
+    en: "Close the other tabs with this scanner open; this one then goes on",
+  },
   log: { zh: "本机核验记录", en: "Scan log on this device" },
   today: { zh: "今日核验 {0} 次", en: "{0} scans today" },
   clear: { zh: "清空记录", en: "Clear log" },

@@ -299,7 +299,17 @@ async function check(text: string, frameTime: number | null): Promise<void> {
 
 // ---- trust bundle --------------------------------------------------------------
 
-async function resync(): Promise<void> {
+/** The sync under way: the `online` event, the timer and the start never run two at once. */
+let running: Promise<void> | null = null;
+
+function resync(): Promise<void> {
+  running ??= syncOnce().finally(() => {
+    running = null;
+  });
+  return running;
+}
+
+async function syncOnce(): Promise<void> {
   if (roots === null) roots = await pinnedRoots();
   if (roots === null) {
     syncProblem = "no roots";
@@ -411,6 +421,10 @@ async function main(): Promise<void> {
     await renderLog();
   });
 
+  window.addEventListener("hcert-store-blocked", () => {
+    $("status").textContent = t("closeOtherTabs");
+    document.body.dataset.storeBlocked = "1";
+  });
   const opening = performance.now();
   // The first sync starts right after this; until it ends, no bundle means "syncing".
   syncing = navigator.onLine;

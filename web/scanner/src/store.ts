@@ -35,8 +35,14 @@ function db(): Promise<IDBDatabase> {
         if (!d.objectStoreNames.contains("log")) d.createObjectStore("log", { autoIncrement: true });
         if (!d.objectStoreNames.contains("parts")) d.createObjectStore("parts");
       };
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        // A newer version of this page opening the store waits for this one to let go: let go.
+        req.result.onversionchange = () => req.result.close();
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error);
+      // An older page in another tab holds the store open: the page says to close it (the open goes on then).
+      req.onblocked = () => window.dispatchEvent(new Event("hcert-store-blocked"));
     });
   }
   return opened;

@@ -73,7 +73,9 @@ export async function loadStored(): Promise<Bundle | null> {
     const bundle = Bundle.fromSnapshot(stored);
     t = measured("stored-rebuild", t);
     const state = await getValue<StoredState>("state");
-    if (bundle === null || (state?.bundle && bundle.version < state.bundle.version)) return null;
+    // A bundle and an index each have their own version counter: compare with the snapshot's own.
+    const held = bundle?.format === INDEX_FORMAT ? state?.index : state?.bundle;
+    if (bundle === null || (held && bundle.version < held.version)) return null;
     return bundle;
   } catch {
     return null;
@@ -130,52 +132,95 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
   return bundle;
 }
 
-/** What the last sync by parts received: bytes on the wire (headers included, as the browser counts them) and responses. */
+/** What the last sync by parts received: bytes on the wire (as Chromium counts them) and responses. */
 export const lastSync = { bytes: 0, responses: 0 };
 
-if (typeof performance.setResourceTimingBufferSize === "function") performance.setResourceTimingBufferSize(100_000);
+const TIMING_BUFFER = 20_000;
+if (typeof performance.setResourceTimingBufferSize === "function") performance.setResourceTimingBufferSize(TIMING_BUFFER);
 
 /** Bytes the browser received for this page's /v1/ requests since `since` (PerformanceResourceTiming). */
 function received(since: number): { bytes: number; responses: number } {
   let bytes = 0;
   let responses = 0;
-  for (const entry of performance.getEntriesByType("resource") as PerformanceResourceTiming[]) {
+  const entries = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
+  for (const entry of entries) {
     if (entry.startTime < since || !new URL(entry.name).pathname.includes("/v1/")) continue;
     bytes += entry.transferSize;
     responses += 1;
   }
-  performance.clearResourceTimings();
+  // Room for the next sync's entries (a full buffer would drop them); the page keeps no other use of them.
+  if (entries.length > TIMING_BUFFER / 2) performance.clearResourceTimings();
   return { bytes, responses };
 }
 
-/** GET a /v1/ path as bytes; `null` for a 404; a SyncError for anything else that is not 200 (or 304 when `etag`). */
-async function get(
-  path: string,
-  limit: number,
-  etag?: string,
-): Promise<{ status: number; data: Uint8Array; headers: Headers } | null> {
-  let response: Response;
-  try {
-    response = await fetch(`../v1/${path}`, {
-      cache: "no-store",
-      headers: etag ? { "If-None-Match": etag } : {},
-    });
-  } catch {
-    throw new SyncError("cannot reach the server");
+/** One sync's fetches: a byte budget shared by all of them, and one abort for all once any fails. */
+class Fetches {
+  spent = 0;
+  failure: SyncError | null = null;
+  readonly abort = new AbortController();
+
+  fail(e: SyncError): SyncError {
+    if (this.failure === null) {
+      this.failure = e;
+      this.abort.abort();
+    }
+    return this.failure;
   }
-  // The body is read to its end in every case, so that the browser has counted the response (lastSync).
-  if (response.status === 404) {
-    await response.arrayBuffer().catch(() => undefined);
-    return null;
+
+  /**
+   * GET a /v1/ path: its status, body and headers. The body is read as a stream
+   * and given up past `limit` bytes (or past MAX_BUNDLE for the whole sync), as
+   * it arrives, whatever Content-Length says and however well it was gzipped.
+   * A network failure is a SyncError.
+   */
+  async get(path: string, limit: number, etag?: string): Promise<{ status: number; data: Uint8Array; headers: Headers }> {
+    const what = path.split("/")[0];
+    if (this.failure !== null) throw this.failure;
+    let response: Response;
+    try {
+      response = await fetch(`../v1/${path}`, {
+        cache: "no-store",
+        headers: etag ? { "If-None-Match": etag } : {},
+        signal: this.abort.signal,
+      });
+    } catch {
+      throw this.fail(new SyncError("cannot reach the server"));
+    }
+    const declared = Number(response.headers.get("Content-Length") ?? "0");
+    if (response.status === 200 && declared > limit && response.headers.get("Content-Encoding") === null) {
+      void response.body?.cancel();
+      throw this.fail(new SyncError(`the server sends more than ${limit} bytes for ${what}`));
+    }
+    // Read to the end even when the status is not used, so that the browser has counted the response (lastSync).
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      const reader = response.body?.getReader();
+      if (reader === undefined) await response.arrayBuffer(); // no body (a 304): wait for the response's end
+      for (;;) {
+        if (reader === undefined) break;
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        this.spent += value.length;
+        if (size > limit || this.spent > MAX_BUNDLE) {
+          void reader.cancel();
+          throw this.fail(new SyncError(`the server sent more than ${size > limit ? limit : MAX_BUNDLE} bytes for ${what}`));
+        }
+        chunks.push(value);
+      }
+    } catch (e) {
+      if (e instanceof SyncError) throw e;
+      throw this.fail(new SyncError("the connection broke off"));
+    }
+    const data = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, at);
+      at += chunk.length;
+    }
+    return { status: response.status, data, headers: response.headers };
   }
-  if (response.status === 304 && etag) {
-    await response.arrayBuffer().catch(() => undefined);
-    return { status: 304, data: new Uint8Array(), headers: response.headers };
-  }
-  if (response.status !== 200) throw new SyncError(`the server answered ${response.status} for ${path.split("/")[0]}`);
-  const data = new Uint8Array(await response.arrayBuffer());
-  if (data.length > limit) throw new SyncError(`the server sent more than ${limit} bytes for ${path.split("/")[0]}`);
-  return { status: 200, data, headers: response.headers };
 }
 
 const TEXT = new TextDecoder();
@@ -203,46 +248,52 @@ async function unpack(data: Uint8Array, seeded: Map<string, Uint8Array>): Promis
 
 /**
  * Sync by parts: GET the index (conditional on the last one's ETag; a device
- * holding no parts asks for the pack instead), fetch the parts it names that
+ * holding no parts asks for the pack first), fetch the parts it names that
  * the device lacks, verify everything (Bundle.fromIndex) and check it against
- * the highest versions accepted, then store the new parts, the index and the
- * state in one IndexedDB transaction, deleting the parts no longer named.
- * Returns the material now in force; `lastSync` says what it cost. A server
- * with no index (404) is synced by its bundle instead.
+ * the highest versions accepted, then store the new parts, the index's
+ * content and the state in one IndexedDB transaction, deleting the parts no
+ * longer named. Returns the material now in force; `lastSync` says what it
+ * cost. A server with no index (404) is synced by its bundle, but only by a
+ * device that never accepted an index.
  */
 export async function syncParts(roots: JsonObject[], current: Bundle | null): Promise<Bundle> {
   const started = performance.now();
-  let t = started;
   try {
-    return await syncIndex(roots, current, () => (t = measured("fetch", t)));
+    return await syncIndex(roots, current, new Fetches(), started);
   } finally {
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the browser files a response's timing as a task
     Object.assign(lastSync, received(started));
   }
 }
 
-async function syncIndex(roots: JsonObject[], current: Bundle | null, fetched: () => void): Promise<Bundle> {
+async function syncIndex(roots: JsonObject[], current: Bundle | null, fetches: Fetches, started: number): Promise<Bundle> {
   const seeded = new Map<string, Uint8Array>();
   const added = new Map<string, Uint8Array>();
   let envelope: string | null = null;
   let etag: string | null = null;
+  const state = (await getValue<StoredState>("state")) ?? emptyState();
   if ((await countParts()) === 0) {
-    // Nothing in hand: the index and every part in one gzipped body; it names the index's ETag for the next sync.
-    const pack = await get("index/pack", MAX_BUNDLE);
-    if (pack !== null) {
+    // Nothing in hand: the index and every part in one gzipped body; it names the index's ETag for the
+    // next sync. Any answer but 200 (a server without the pack) leaves the index and parts one by one.
+    const pack = await fetches.get("index/pack", MAX_BUNDLE);
+    if (pack.status === 200) {
       envelope = await unpack(pack.data, seeded);
       etag = pack.headers.get("Index-ETag");
     }
   }
   if (envelope === null) {
-    const held = current?.format === INDEX_FORMAT ? ((await getValue<string>("indexEtag")) ?? undefined) : undefined;
-    const answer = await get("index", MAX_INDEX, held);
-    if (answer === null) return sync(roots, current);
-    if (answer.status === 304 && current !== null) return current;
+    const held = current?.format === INDEX_FORMAT ? (await getValue<string>("indexEtag")) || undefined : undefined;
+    const answer = await fetches.get("index", MAX_INDEX, held);
+    if (answer.status === 404 && !state.index) return sync(roots, current);
+    if (answer.status === 304 && held !== undefined && current !== null) return current;
+    if (answer.status !== 200) throw new SyncError(`the server answered ${answer.status} for its index`);
     envelope = TEXT.decode(answer.data);
     etag = answer.headers.get("ETag");
   }
   const source = async (addresses: string[]): Promise<Map<string, Uint8Array>> => {
-    const out = await getParts(addresses);
+    const out = new Map<string, Uint8Array>();
+    // A stored part that no longer matches its address (damaged storage) is fetched again, not a dead end.
+    for (const [address, data] of await getParts(addresses)) if ((await partAddress(data)) === address) out.set(address, data);
     for (const address of addresses) {
       const candidate = seeded.get(address);
       if (!out.has(address) && candidate !== undefined) {
@@ -253,42 +304,45 @@ async function syncIndex(roots: JsonObject[], current: Bundle | null, fetched: (
     const lacking = addresses.filter((a) => !out.has(a) && isAddress(a));
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < lacking.length) {
+      while (next < lacking.length && fetches.failure === null) {
         const address = lacking[next++]!;
-        const answer = await get(`parts/${address}`, MAX_PART);
-        if (answer === null) continue; // Bundle.fromIndex says part_missing
+        const answer = await fetches.get(`parts/${address}`, MAX_PART);
+        if (answer.status === 404) continue; // Bundle.fromIndex says part_missing
+        if (answer.status !== 200) throw fetches.fail(new SyncError(`the server answered ${answer.status} for part ${address}`));
         out.set(address, answer.data);
         added.set(address, answer.data);
       }
     };
-    await Promise.all(Array.from({ length: PARALLEL_FETCHES }, worker));
+    await Promise.allSettled(Array.from({ length: PARALLEL_FETCHES }, worker));
+    if (fetches.failure !== null) throw fetches.failure;
     return out;
   };
   let bundle: Bundle;
   try {
     bundle = await Bundle.fromIndex(envelope, source, roots);
   } catch (e) {
-    if (e instanceof SyncError) throw e; // the network, not the material
+    if (fetches.failure !== null) throw fetches.failure; // the network, not the material
     if (e instanceof BundleError) throw new SyncError(`the new index does not verify (${e.reason})`, e.code);
     throw new SyncError(`the new index does not verify (${String(e)})`, "bundle_invalid");
   }
-  fetched();
-  let t = performance.now();
+  let t = measured("fetch", started);
+  for (const address of added.keys()) if (!bundle.parts.has(address)) added.delete(address);
   if (current !== null && current.format === INDEX_FORMAT && bundle.digest === current.digest) {
-    if (etag) await putValues({ indexEtag: etag });
+    // The same index again (for instance another ETag): keep its ETag, and any of its parts that were missing.
+    await commitParts({ indexEtag: etag ?? "" }, added, bundle.parts);
     return current;
   }
-  const state = (await getValue<StoredState>("state")) ?? emptyState();
+  // The state as it is now (read again: the fetches took time), checked and recorded.
+  const latest = (await getValue<StoredState>("state")) ?? emptyState();
   try {
-    check(state, bundle, Math.floor(Date.now() / 1000));
+    check(latest, bundle, Math.floor(Date.now() / 1000));
   } catch (e) {
     if (e instanceof BundleError) throw new SyncError(e.reason, e.code);
     throw e;
   }
   t = measured("state-check", t);
-  for (const address of added.keys()) if (!bundle.parts.has(address)) added.delete(address);
   await commitParts(
-    { bundle: bundle.snapshot(), state: record(state, bundle), roots: bundle.roots, indexEtag: etag ?? "" },
+    { bundle: bundle.snapshot(), state: record(latest, bundle), roots: bundle.roots, indexEtag: etag ?? "" },
     added,
     bundle.parts,
   );
