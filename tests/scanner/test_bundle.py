@@ -84,6 +84,15 @@ def revoke(url: str, clerk, cert) -> None:
     assert response.status_code == 200, response.text
 
 
+def failed_sync(page, pattern: str, handler) -> str:
+    """Answer `pattern` with `handler` (a server or someone in between), reload: the sync fails; return its message."""
+    page.route(pattern, handler)
+    page.reload()
+    page.wait_for_selector("body[data-sync='failed']")
+    page.unroute(pattern)
+    return page.get_attribute("body", "data-sync-message")
+
+
 def v1_requests(page) -> list[tuple[str, str]]:
     """Record the page's requests to /v1/ from now on, as (path, status) once answered."""
     seen: list[tuple[str, str]] = []
@@ -162,10 +171,8 @@ def test_a_tampered_index_is_refused_and_the_last_good_one_kept(scan_server, chr
     body["version"] += 1000  # a server pushing a forged, "newer" index
     forged = f"{header}.{b64url_encode(deflate(json.dumps(body, separators=(',', ':')).encode()))}.{signature}"
     forged = json.dumps({**envelope, "index": forged})
-    page.route("**/v1/index", lambda route: route.fulfill(status=200, body=forged, content_type="application/json"))
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert "does not verify" in page.get_attribute("body", "data-sync-message")
+    message = failed_sync(page, "**/v1/index", lambda r: r.fulfill(body=forged, content_type="application/json"))
+    assert "does not verify" in message
     assert shown_version(page) == good
     assert type_in(page, cert["qr_text"]) == ("true", "ok")
     context.close()
@@ -183,10 +190,8 @@ def test_a_rolled_back_index_is_refused_and_a_revocation_stays(scan_server, chro
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
     # The server (or someone in between) replays the old index, which does not know the revocation.
     # Its parts are still on the server (kept a day after an index last named them).
-    page.route("**/v1/index", lambda route: route.fulfill(status=200, body=old, content_type="application/json"))
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert page.get_attribute("body", "data-sync-message").startswith("bundle_rollback: index version")
+    message = failed_sync(page, "**/v1/index", lambda r: r.fulfill(body=old, content_type="application/json"))
+    assert message.startswith("bundle_rollback: index version")
     assert shown_version(page) == newer
     assert type_in(page, cert["qr_text"]) == ("false", "revoked")
     context.close()
@@ -242,21 +247,16 @@ def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium
     cert = issue(url, clerk)
     context, page = open_page(chromium, url)
     good = shown_version(page)
-    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
-    assert response.status_code == 200, response.text
+    revoke(url, clerk, cert)
 
     def swapped(route):
         real = route.fetch()
         body = real.body()
         route.fulfill(response=real, body=body[:-1] + (b"B" if body.endswith(b"A") else b"A"))
 
-    page.route("**/v1/parts/*", swapped)
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert page.get_attribute("body", "data-sync-message").startswith("part_mismatch:")
+    assert failed_sync(page, "**/v1/parts/*", swapped).startswith("part_mismatch:")
     assert shown_version(page) == good
     assert type_in(page, cert["qr_text"]) == ("true", "ok")  # the revocation has not reached this device yet
-    page.unroute("**/v1/parts/*")
     page.reload()
     page.wait_for_selector("body[data-sync='ok']")
     assert shown_version(page) > good
@@ -283,6 +283,7 @@ def test_a_device_that_took_bundles_keeps_its_index_offline(scan_server, chromiu
     page.wait_for_selector("body[data-sync='ok']")
     by_index = shown_version(page)
     assert by_index < by_bundle
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")  # installed: it opens the page offline
     context.set_offline(True)
     page.reload()
     page.wait_for_selector("body[data-sync='failed']")
@@ -298,15 +299,9 @@ def test_a_network_failure_while_fetching_parts_is_not_called_bad_material(scan_
     context, page = open_page(chromium, url)
     good = shown_version(page)
     revoke(url, clerk, cert)
-    page.route("**/v1/parts/*", lambda route: route.abort())
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert page.get_attribute("body", "data-sync-message") == "sync_failed: cannot reach the server"
-    page.unroute("**/v1/parts/*")
-    page.route("**/v1/parts/*", lambda route: route.fulfill(status=500, body="busy"))
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert page.get_attribute("body", "data-sync-message").startswith("sync_failed: the server answered 500 for part")
+    assert failed_sync(page, "**/v1/parts/*", lambda r: r.abort()) == "sync_failed: cannot reach the server"
+    message = failed_sync(page, "**/v1/parts/*", lambda r: r.fulfill(status=500, body="busy"))
+    assert message.startswith("sync_failed: the server answered 500 for part")
     assert shown_version(page) == good and type_in(page, cert["qr_text"]) == ("true", "ok")
     context.close()
 
@@ -344,13 +339,9 @@ def test_a_part_larger_than_any_part_is_refused_as_it_arrives(scan_server, chrom
             (lambda r: r.fulfill(status=200, body=big), "sends"),  # its Content-Length says so
             (lambda r: r.continue_(url=bomb_url), "sent"),  # a real gzipped answer, inflated by the browser
         ):
-            page.route("**/v1/parts/*", route)
-            page.reload()
-            page.wait_for_selector("body[data-sync='failed']")
-            message = page.get_attribute("body", "data-sync-message")
+            message = failed_sync(page, "**/v1/parts/*", route)
             assert message == f"sync_failed: the server {says} more than 8388608 bytes for parts"
             assert shown_version(page) == good
-            page.unroute("**/v1/parts/*")
     finally:
         server.shutdown()
         server.server_close()
@@ -363,10 +354,8 @@ def test_a_device_that_accepted_an_index_does_not_fall_back_to_the_bundle(scan_s
     context, page = open_page(chromium, url)
     good = shown_version(page)
     seen = v1_requests(page)
-    page.route("**/v1/index", lambda route: route.fulfill(status=404, body=""))
-    page.reload()
-    page.wait_for_selector("body[data-sync='failed']")
-    assert page.get_attribute("body", "data-sync-message") == "sync_failed: the server answered 404 for its index"
+    message = failed_sync(page, "**/v1/index", lambda r: r.fulfill(status=404, body=""))
+    assert message == "sync_failed: the server answered 404 for its index"
     assert [path for path, _ in seen] == ["index"] and shown_version(page) == good
     context.close()
 
