@@ -59,7 +59,7 @@ from .rules import RuleOutcome, RuleSet
 from .status import STATUS_REVOKED, STATUS_SUSPENDED, STATUS_VALID, StatusList, StatusLists, status_list_uri
 from .trust import JwksTrust, TrustedKey, TrustSource
 
-__version__ = "1.0.0"
+__version__ = "2.0.0"
 
 __all__ = [
     "ALGORITHM",
