@@ -37,7 +37,10 @@ function db(): Promise<IDBDatabase> {
       };
       req.onsuccess = () => {
         // A newer version of this page opening the store waits for this one to let go: let go.
-        req.result.onversionchange = () => req.result.close();
+        req.result.onversionchange = () => {
+          req.result.close();
+          opened = null; // the next use opens the store again (after the newer page's upgrade)
+        };
         resolve(req.result);
       };
       req.onerror = () => reject(req.error);
@@ -87,18 +90,34 @@ export async function countParts(): Promise<number> {
 }
 
 /**
- * In one transaction (all or none): write `values`, add the `added` parts, and
- * delete every part that `keep` does not name.
+ * In one transaction (all or none): read the stored `state`, write what
+ * `values` makes of it (a function that throws aborts the transaction and
+ * the error is thrown here), add the `added` parts and, with `keep`, delete
+ * every part that `keep` does not name.
  */
-export async function commitParts(values: Record<string, unknown>, added: Map<string, Uint8Array>, keep: ReadonlySet<string>): Promise<void> {
+export async function commitParts(
+  values: Record<string, unknown> | ((state: unknown) => Record<string, unknown>),
+  added: Map<string, Uint8Array>,
+  keep: ReadonlySet<string> | null,
+): Promise<void> {
   const tx = (await db()).transaction(["kv", "parts"], "readwrite");
-  const kv = tx.objectStore("kv");
-  for (const [key, value] of Object.entries(values)) kv.put(value, key);
-  const parts = tx.objectStore("parts");
-  for (const [address, data] of added) parts.put(data, address);
-  const held = (await request(parts.getAllKeys())) as string[];
-  for (const address of held) if (!keep.has(address)) parts.delete(address);
-  await done(tx);
+  const finished = done(tx);
+  try {
+    const kv = tx.objectStore("kv");
+    const written = typeof values === "function" ? values(await request(kv.get("state"))) : values;
+    for (const [key, value] of Object.entries(written)) kv.put(value, key);
+    const parts = tx.objectStore("parts");
+    for (const [address, data] of added) parts.put(data, address);
+    if (keep !== null) {
+      const held = (await request(parts.getAllKeys())) as string[];
+      for (const address of held) if (!keep.has(address)) parts.delete(address);
+    }
+  } catch (e) {
+    tx.abort();
+    await finished.catch(() => undefined);
+    throw e;
+  }
+  await finished;
 }
 
 /** Append a scan to the log. */

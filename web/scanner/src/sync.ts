@@ -92,20 +92,19 @@ export class SyncError extends Error {
   }
 }
 
-/** Fetch, verify, check against the highest accepted versions, store. Returns the bundle now in force. */
-export async function sync(roots: JsonObject[], current: Bundle | null): Promise<Bundle> {
+/**
+ * Sync by the whole bundle (a server without an index): fetch, verify, check
+ * against the highest accepted versions, store. Returns the bundle now in force.
+ */
+export async function sync(roots: JsonObject[], current: Bundle | null, fetches: Fetches = new Fetches()): Promise<Bundle> {
   let t = performance.now();
   let text: string;
   try {
-    const response = await fetch("../v1/bundle", {
-      cache: "no-store",
-      headers: { Accept: "application/json, application/jwt" },
-    });
-    if (!response.ok) throw new SyncError(`the server answered ${response.status}`);
-    text = await response.text();
-  } catch (e) {
-    if (e instanceof SyncError) throw e;
-    throw new SyncError("cannot reach the server");
+    const answer = await fetches.get("bundle", MAX_BUNDLE, { accept: "application/json, application/jwt" });
+    if (answer.status !== 200) throw new SyncError(`the server answered ${answer.status} for its bundle`);
+    text = TEXT.decode(answer.data);
+  } finally {
+    fetches.finish();
   }
   t = measured("fetch", t);
   // The same bundle again: nothing to verify or store.
@@ -119,17 +118,38 @@ export async function sync(roots: JsonObject[], current: Bundle | null): Promise
   }
   t = measured("verify", t);
   if (current !== null && bundle.digest === current.digest) return current;
-  const state = (await getValue<StoredState>("state")) ?? emptyState();
+  await commitChecked(bundle, {}, new Map(), null);
+  measured("store", t);
+  return bundle;
+}
+
+/**
+ * Store a verified bundle or index: in one IndexedDB transaction, read the
+ * device state, check `bundle` against it (a sync in another tab may have
+ * moved it since this one began) and record it, write the snapshot and
+ * `values`, add the `added` parts and, with `keep`, delete the parts it does
+ * not name. A refusal aborts the transaction: nothing is written.
+ */
+async function commitChecked(
+  bundle: Bundle,
+  values: Record<string, unknown>,
+  added: Map<string, Uint8Array>,
+  keep: ReadonlySet<string> | null,
+): Promise<void> {
   try {
-    check(state, bundle, Math.floor(Date.now() / 1000));
+    await commitParts(
+      (stored) => {
+        const state = (stored as StoredState | undefined) ?? emptyState();
+        check(state, bundle, Math.floor(Date.now() / 1000));
+        return { ...values, bundle: bundle.snapshot(), state: record(state, bundle), roots: bundle.roots };
+      },
+      added,
+      keep,
+    );
   } catch (e) {
     if (e instanceof BundleError) throw new SyncError(e.reason, e.code);
     throw e;
   }
-  t = measured("state-check", t);
-  await putValues({ bundle: bundle.snapshot(), state: record(state, bundle), roots: bundle.roots });
-  measured("store", t);
-  return bundle;
 }
 
 /** What the last sync by parts received: bytes on the wire (as Chromium counts them) and responses. */
@@ -153,11 +173,20 @@ function received(since: number): { bytes: number; responses: number } {
   return { bytes, responses };
 }
 
-/** One sync's fetches: a byte budget shared by all of them, and one abort for all once any fails. */
-class Fetches {
+/** How long one sync may take, fetches and all, before it is given up (`hcert_verifier.sync.SYNC_DEADLINE`). */
+const SYNC_DEADLINE_MS = 60_000;
+
+/** One sync's fetches: a byte budget shared by all of them, one deadline, and one abort for all once any fails. */
+export class Fetches {
   spent = 0;
   failure: SyncError | null = null;
   readonly abort = new AbortController();
+  private readonly timer: number;
+
+  /** A sync is given up after `deadline` ms (as hcert-verify's 60 s), so a stalled answer never holds the next one back. */
+  constructor(deadline = SYNC_DEADLINE_MS) {
+    this.timer = window.setTimeout(() => this.fail(new SyncError(`no answer within ${deadline / 1000} s`)), deadline);
+  }
 
   fail(e: SyncError): SyncError {
     if (this.failure === null) {
@@ -167,28 +196,36 @@ class Fetches {
     return this.failure;
   }
 
+  /** The fetches are over: the deadline no longer applies. */
+  finish(): void {
+    window.clearTimeout(this.timer);
+  }
+
   /**
    * GET a /v1/ path: its status, body and headers. The body is read as a stream
    * and given up past `limit` bytes (or past MAX_BUNDLE for the whole sync), as
    * it arrives, whatever Content-Length says and however well it was gzipped.
    * A network failure is a SyncError.
    */
-  async get(path: string, limit: number, etag?: string): Promise<{ status: number; data: Uint8Array; headers: Headers }> {
+  async get(
+    path: string,
+    limit: number,
+    { etag, accept }: { etag?: string | undefined; accept?: string } = {},
+  ): Promise<{ status: number; data: Uint8Array; headers: Headers }> {
     const what = path.split("/")[0];
     if (this.failure !== null) throw this.failure;
+    const headers: Record<string, string> = {};
+    if (etag) headers["If-None-Match"] = etag;
+    if (accept) headers["Accept"] = accept;
     let response: Response;
     try {
-      response = await fetch(`../v1/${path}`, {
-        cache: "no-store",
-        headers: etag ? { "If-None-Match": etag } : {},
-        signal: this.abort.signal,
-      });
+      response = await fetch(`../v1/${path}`, { cache: "no-store", headers, signal: this.abort.signal });
     } catch {
       throw this.fail(new SyncError("cannot reach the server"));
     }
     const declared = Number(response.headers.get("Content-Length") ?? "0");
     if (response.status === 200 && declared > limit && response.headers.get("Content-Encoding") === null) {
-      void response.body?.cancel();
+      response.body?.cancel().catch(() => undefined);
       throw this.fail(new SyncError(`the server sends more than ${limit} bytes for ${what}`));
     }
     // Read to the end even when the status is not used, so that the browser has counted the response (lastSync).
@@ -204,7 +241,7 @@ class Fetches {
         size += value.length;
         this.spent += value.length;
         if (size > limit || this.spent > MAX_BUNDLE) {
-          void reader.cancel();
+          reader.cancel().catch(() => undefined);
           throw this.fail(new SyncError(`the server sent more than ${size > limit ? limit : MAX_BUNDLE} bytes for ${what}`));
         }
         chunks.push(value);
@@ -258,9 +295,11 @@ async function unpack(data: Uint8Array, seeded: Map<string, Uint8Array>): Promis
  */
 export async function syncParts(roots: JsonObject[], current: Bundle | null): Promise<Bundle> {
   const started = performance.now();
+  const fetches = new Fetches();
   try {
-    return await syncIndex(roots, current, new Fetches(), started);
+    return await syncIndex(roots, current, fetches, started);
   } finally {
+    fetches.finish();
     await new Promise((resolve) => setTimeout(resolve, 0)); // the browser files a response's timing as a task
     Object.assign(lastSync, received(started));
   }
@@ -283,8 +322,8 @@ async function syncIndex(roots: JsonObject[], current: Bundle | null, fetches: F
   }
   if (envelope === null) {
     const held = current?.format === INDEX_FORMAT ? (await getValue<string>("indexEtag")) || undefined : undefined;
-    const answer = await fetches.get("index", MAX_INDEX, held);
-    if (answer.status === 404 && !state.index) return sync(roots, current);
+    const answer = await fetches.get("index", MAX_INDEX, { etag: held });
+    if (answer.status === 404 && !state.index) return sync(roots, current, fetches);
     if (answer.status === 304 && held !== undefined && current !== null) return current;
     if (answer.status !== 200) throw new SyncError(`the server answered ${answer.status} for its index`);
     envelope = TEXT.decode(answer.data);
@@ -325,27 +364,16 @@ async function syncIndex(roots: JsonObject[], current: Bundle | null, fetches: F
     if (e instanceof BundleError) throw new SyncError(`the new index does not verify (${e.reason})`, e.code);
     throw new SyncError(`the new index does not verify (${String(e)})`, "bundle_invalid");
   }
-  let t = measured("fetch", started);
+  fetches.finish(); // fetched: the deadline is for the network, not for verifying on a slow phone
+  const t = measured("fetch", started);
   for (const address of added.keys()) if (!bundle.parts.has(address)) added.delete(address);
   if (current !== null && current.format === INDEX_FORMAT && bundle.digest === current.digest) {
     // The same index again (for instance another ETag): keep its ETag, and any of its parts that were missing.
     await commitParts({ indexEtag: etag ?? "" }, added, bundle.parts);
     return current;
   }
-  // The state as it is now (read again: the fetches took time), checked and recorded.
-  const latest = (await getValue<StoredState>("state")) ?? emptyState();
-  try {
-    check(latest, bundle, Math.floor(Date.now() / 1000));
-  } catch (e) {
-    if (e instanceof BundleError) throw new SyncError(e.reason, e.code);
-    throw e;
-  }
-  t = measured("state-check", t);
-  await commitParts(
-    { bundle: bundle.snapshot(), state: record(latest, bundle), roots: bundle.roots, indexEtag: etag ?? "" },
-    added,
-    bundle.parts,
-  );
+  // Checked against the state as it is when stored (the fetches took time; another tab may have synced).
+  await commitChecked(bundle, { indexEtag: etag ?? "" }, added, bundle.parts);
   measured("store", t);
   return bundle;
 }
