@@ -56,7 +56,7 @@ AUDIT_CHECKPOINT_TYP = "hcert-audit-checkpoint"
 log = logging.getLogger("hcert")
 
 
-class AuditError(Exception):
+class AuditError(HcertError):
     """The audit checkpoint is missing, unreadable or not signed by the audit key."""
 
     code = "audit_checkpoint_invalid"

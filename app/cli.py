@@ -798,10 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hcert`` and return its exit code."""
-    from keys import KeyRingError
+    from hcert_verifier import HcertError
 
     from .service import ServiceError
-    from .store import OutcomeUnknown, StoreError, StoreUnavailable
 
     args = build_parser().parse_args(argv)
     # Everything hcert writes (database, keys, trust files) is for its own user only.
@@ -818,16 +817,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as e:
         print(f"hcert: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except ServiceError as e:
-        # The reasons by field, where the service gives them (as the API's `errors`), on the same line.
-        reasons = "; ".join(str(err["message"]) for err in e.errors if err.get("message"))
-        print(f"hcert: {e.code}: {e.message}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
-        return EXIT_FAIL
-    except (KeyRingError, SettingsError, StoreUnavailable, OutcomeUnknown) as e:
-        # Errors with a stable code: one line, `hcert: CODE: message`; a bad setting is a usage error.
-        print(f"hcert: {e.code}: {e}", file=sys.stderr)
+    except HcertError as e:
+        # Every error hcert raises on purpose (service, store, keys, settings, audit, verifier) has a
+        # stable code: one line, `hcert: CODE: reason`; a bad setting is a usage error. The service's
+        # reasons by field, where it gives them (as the API's `errors`), go on the same line.
+        errors = e.errors if isinstance(e, ServiceError) else []
+        reasons = "; ".join(str(err["message"]) for err in errors if err.get("message"))
+        print(f"hcert: {e.code}: {e.reason}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
         return EXIT_USAGE if isinstance(e, SettingsError) else EXIT_FAIL
-    except (StoreError, OSError) as e:
+    except OSError as e:
         print(f"hcert: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL
     except Exception as e:  # redis.ConnectionError and the like: one line, no traceback

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import JwksTrust, TrustedKey, public_key_from_jwk, status_list_uri
+from hcert_verifier import HcertError, JwksTrust, TrustedKey, public_key_from_jwk, status_list_uri
 from issuer import (
     STATUS_LIST_SIZE,
     ApplicationError,
@@ -65,7 +65,7 @@ MAX_VALIDITY = 30 * 86400
 REFUSALS_KEPT = 7 * 86400
 
 
-class ServiceError(Exception):
+class ServiceError(HcertError):
     """A request the service refuses, with a stable code and an HTTP status."""
 
     def __init__(

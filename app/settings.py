@@ -7,13 +7,15 @@ import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hcert_verifier import HcertError
+
 __all__ = ["Settings", "SettingsError"]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
 
-class SettingsError(ValueError):
+class SettingsError(HcertError, ValueError):
     """A setting (an ``HCERT_*`` variable or a flag) has a value hcert cannot use.
 
     The CLI prints it as ``hcert: invalid_setting: <message>`` and exits 2.

@@ -40,6 +40,7 @@ from hcert_verifier import (
     RuleSet,
     StatusUnavailable,
     TrustError,
+    VerificationError,
     Verifier,
     json_compact,
 )
@@ -401,7 +402,7 @@ class TrustNetwork:
         try:
             bundle_token = self._make_bundle(token, now=now, verified=candidate, version=0)
             Bundle.load(bundle_token, roots)
-        except HcertError as e:
+        except (TrustError, VerificationError) as e:  # the material; a store or key failure is not the list's
             raise ServiceError(
                 "trust_list_invalid", f"devices would refuse the bundle made with it: {e.reason}", 422
             ) from e

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hcert_verifier import HcertError
+
 __all__ = [
     "SYMPTOMS",
     "Application",
@@ -49,7 +51,7 @@ class FieldError:
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
-class ApplicationError(Exception):
+class ApplicationError(HcertError):
     """An application was refused; ``errors`` names every field at fault."""
 
     code = "ineligible"

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import jwk_from_public_key
+from hcert_verifier import HcertError, jwk_from_public_key
 from hcert_verifier._files import write_atomic  # the device code's own, network-free helper
 
 from ._signer import SigningKey, generate_signing_key
@@ -42,7 +42,7 @@ __all__ = ["KeyNotFound", "KeyPassphraseError", "KeyRecord", "KeyRing", "KeyRing
 Journal = Callable[["KeyRecord"], None]
 
 
-class KeyRingError(Exception):
+class KeyRingError(HcertError):
     """The key directory is unusable (missing key file, bad metadata)."""
 
     code = "keyring_invalid"

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from hcert_verifier import HcertError
+
 __all__ = [
     "ALL_KINDS",
     "NATIONAL_CHAIN",
@@ -38,8 +40,10 @@ NATIONAL_CHAIN = "national"
 SINGLE_CHAIN = "all"
 
 
-class StoreError(Exception):
+class StoreError(HcertError):
     """The store could not do what was asked."""
+
+    code = "store_error"
 
 
 def raised_from(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
@@ -57,9 +61,13 @@ def raised_from(exc: BaseException, kinds: type[BaseException] | tuple[type[Base
 class NotFound(StoreError):
     """No such record."""
 
+    code = "not_found"
+
 
 class Conflict(StoreError):
     """A unique record exists already (authority, operator name, idempotency key)."""
+
+    code = "conflict"
 
 
 class StoreUnavailable(StoreError):
