@@ -129,7 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service.store.close()
     # The flags this server was started with, so that a command copied from here reaches the same store,
     # and the program by a path that works when the virtual environment is not on PATH.
-    here = f"--data-dir {settings.data_dir} " if args.data_dir else ""
+    # A data folder chosen by HCERT_DATA_DIR is named too: the shell the command is pasted into may not have it.
+    here = f"--data-dir {settings.data_dir} " if args.data_dir or os.environ.get("HCERT_DATA_DIR") else ""
     if args.store:
         here += f"--store {args.store} "
     if args.redis_url:  # never a password on the screen

@@ -159,7 +159,11 @@ def test_readme_first_command_serves_and_the_example_issues(tmp_path):
     hint = next(line for line in out.splitlines() if "operator create --authority 510321" in line)
     command = hint.split("with:", 1)[1].strip()
     assert command.startswith(".venv/bin/hcert "), hint
-    pasted = subprocess.run(["bash", "-c", command.replace("clerk", "clerk2")], cwd=ROOT, env=env, capture_output=True)
+    # ...also into a shell without HCERT_DATA_DIR: the command names the data folder it was started with.
+    assert f"--data-dir {tmp_path / 'data'} " in command
+    shell = {k: v for k, v in env.items() if k != "HCERT_DATA_DIR"}
+    second = command.replace("--name clerk", "--name clerk2")
+    pasted = subprocess.run(["bash", "-c", second], cwd=ROOT, env=shell, capture_output=True)
     assert pasted.returncode == 0 and pasted.stdout.strip(), pasted.stderr
 
 
