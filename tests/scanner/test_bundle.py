@@ -84,6 +84,16 @@ def revoke(url: str, clerk, cert) -> None:
     assert response.status_code == 200, response.text
 
 
+def synced_then_revoked(scan_server, chromium, clerk):
+    """A device synced with a valid certificate, which the server then revokes: (cert, context, page, version)."""
+    url, _ = scan_server
+    cert = issue(url, clerk)
+    context, page = open_page(chromium, url)
+    good = shown_version(page)
+    revoke(url, clerk, cert)
+    return cert, context, page, good
+
+
 def failed_sync(page, pattern: str, handler) -> str:
     """Answer `pattern` with `handler` (a server or someone in between), reload: the sync fails; return its message."""
     page.route(pattern, handler)
@@ -182,8 +192,7 @@ def test_a_rolled_back_index_is_refused_and_a_revocation_stays(scan_server, chro
     url, _ = scan_server
     cert = issue(url, clerk)
     old = httpx.get(f"{url}/v1/index").text  # before the revocation: the certificate is valid in it
-    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
-    assert response.status_code == 200, response.text
+    revoke(url, clerk, cert)
     context, page = open_page(chromium, url)
     newer = shown_version(page)
     assert newer > index_payload(old)["version"]
@@ -212,8 +221,7 @@ def test_a_resync_fetches_only_the_index_and_the_parts_that_changed(scan_server,
     assert type_in(page, cert["qr_text"]) == ("true", "ok")
     version = shown_version(page)
     named = index_payload(httpx.get(f"{url}/v1/index").text)
-    response = httpx.post(f"{url}/v1/certificates/{cert['id']}/revoke", json={"reason": "test"}, headers=clerk)
-    assert response.status_code == 200, response.text
+    revoke(url, clerk, cert)
     after = index_payload(httpx.get(f"{url}/v1/index").text)
     changed = set(after["shards"]) - set(named["shards"])
     assert changed and after["rules"] == named["rules"]
@@ -243,11 +251,7 @@ def test_a_resync_fetches_only_the_index_and_the_parts_that_changed(scan_server,
 
 def test_a_part_that_does_not_match_its_address_is_refused(scan_server, chromium, clerk):
     """A server (or a cache in between) answers a part with other bytes: part_mismatch, the last good material kept."""
-    url, _ = scan_server
-    cert = issue(url, clerk)
-    context, page = open_page(chromium, url)
-    good = shown_version(page)
-    revoke(url, clerk, cert)
+    cert, context, page, good = synced_then_revoked(scan_server, chromium, clerk)
 
     def swapped(route):
         real = route.fetch()
@@ -294,11 +298,7 @@ def test_a_device_that_took_bundles_keeps_its_index_offline(scan_server, chromiu
 
 def test_a_network_failure_while_fetching_parts_is_not_called_bad_material(scan_server, chromium, clerk):
     """A part the server fails to send: sync_failed (try later), not bundle_invalid; the last good material stays."""
-    url, _ = scan_server
-    cert = issue(url, clerk)
-    context, page = open_page(chromium, url)
-    good = shown_version(page)
-    revoke(url, clerk, cert)
+    cert, context, page, good = synced_then_revoked(scan_server, chromium, clerk)
     assert failed_sync(page, "**/v1/parts/*", lambda r: r.abort()) == "sync_failed: cannot reach the server"
     message = failed_sync(page, "**/v1/parts/*", lambda r: r.fulfill(status=500, body="busy"))
     assert message.startswith("sync_failed: the server answered 500 for part")
@@ -337,11 +337,7 @@ def bomb_url():
 
 def test_a_part_larger_than_any_part_is_refused(scan_server, chromium, clerk, bomb_url):
     """Over 8 MiB: refused from its Content-Length, or, gzipped (65 KB that inflate to 64 MiB), as it inflates."""
-    url, _ = scan_server
-    cert = issue(url, clerk)
-    context, page = open_page(chromium, url)
-    good = shown_version(page)
-    revoke(url, clerk, cert)
+    _, context, page, good = synced_then_revoked(scan_server, chromium, clerk)
     for route, says in (
         (lambda r: r.fulfill(status=200, body=b"A" * (8 * 1024 * 1024 + 1)), "sends"),  # its Content-Length says so
         (lambda r: r.continue_(url=bomb_url), "sent"),  # a real gzipped answer, inflated by the browser

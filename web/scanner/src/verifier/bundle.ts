@@ -93,6 +93,21 @@ async function partTexts(parts: PartSource, addresses: Json[], what: string, spe
 
 const ASCII = new TextDecoder();
 
+/** A bundle's or an index's envelope: JSON with exactly `format` (this one), `trust_list` and `bundle` or `index`. */
+function envelopeOf(text: string, kind: "bundle" | "index", format: string): JsonObject {
+  const a = kind === "index" ? "an" : "a";
+  let envelope: JsonObject;
+  try {
+    envelope = jsonObjectText(text, `${kind} envelope`);
+  } catch {
+    throw new BundleError(`${a} ${kind} is a JSON ${format} envelope`);
+  }
+  if (Object.keys(envelope).sort().join(",") !== [kind, "format", "trust_list"].sort().join(",") || envelope["format"] !== format) {
+    throw new BundleError(`${a} ${kind} envelope has exactly format ('${format}'), trust_list and ${kind}`);
+  }
+  return envelope;
+}
+
 /** How long the last run of each step of loading and storing a bundle took (ms), for the benchmark. */
 export const stepMs: Record<string, number> = {};
 
@@ -336,16 +351,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
    * the pairing of the two; each rules object and status list.
    */
   private static async loadEnvelope(text: string, roots: readonly JsonObject[]): Promise<Bundle> {
-    let envelope: JsonObject;
-    try {
-      envelope = jsonObjectText(text, "bundle envelope");
-    } catch {
-      throw new BundleError("a bundle is a JSON hcert-bundle/2 envelope");
-    }
-    const members = Object.keys(envelope).sort().join(",");
-    if (members !== "bundle,format,trust_list" || envelope["format"] !== BUNDLE_FORMAT) {
-      throw new BundleError(`a bundle envelope has exactly format ('${BUNDLE_FORMAT}'), trust_list and bundle`);
-    }
+    const envelope = envelopeOf(text, "bundle", BUNDLE_FORMAT);
     const trustToken = envelope["trust_list"];
     const token = envelope["bundle"];
     if (typeof trustToken !== "string" || typeof token !== "string") {
@@ -383,16 +389,7 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
   }
 
   private static async loadIndex(text: string, parts: PartSource, roots: readonly JsonObject[]): Promise<Bundle> {
-    let envelope: JsonObject;
-    try {
-      envelope = jsonObjectText(text, "index envelope");
-    } catch {
-      throw new BundleError("an index is a JSON hcert-index/1 envelope");
-    }
-    const members = Object.keys(envelope).sort().join(",");
-    if (members !== "format,index,trust_list" || envelope["format"] !== INDEX_FORMAT) {
-      throw new BundleError(`an index envelope has exactly format ('${INDEX_FORMAT}'), trust_list and index`);
-    }
+    const envelope = envelopeOf(text, "index", INDEX_FORMAT);
     const token = envelope["index"];
     if (typeof token !== "string") throw new BundleError("the envelope's index is a compact JWS string");
     // The trust list by its address (checked), then as in a bundle.
