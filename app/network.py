@@ -87,7 +87,7 @@ class _Fetcher:
             with urllib.request.urlopen(request, timeout=min(FETCH_TIMEOUT, left)) as response:  # noqa: S310
                 body: bytes = response.read(MAX_FETCH + 1)
         except urllib.error.HTTPError as e:
-            raise _FetchError(f"answered {e.code}") from e
+            raise _FetchError(f"answered {e.code}", e.code) from e
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             raise _FetchError(f"unreachable: {getattr(e, 'reason', e)}") from e
         if len(body) > MAX_FETCH:
@@ -98,7 +98,9 @@ class _Fetcher:
 
 
 class _FetchError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def verified_trust_list(network: Any) -> TrustList:
@@ -149,6 +151,9 @@ def pull(network: Any, *, now: dt.datetime, deadline: float = PULL_DEADLINE) -> 
         )
         for base_url in sources:
             if _pull_rules(network, trust, province, base_url, fetch, report):
+                break
+        for base_url in sources:
+            if _pull_fresh(network, trust, province, base_url, fetch, report):
                 break
     for line in report.failed:
         log.warning("network pull: %s", line)
@@ -240,6 +245,51 @@ def _pull_rules(
                 older = None
             if older is not None and older.version >= rules.version:
                 report.failed.append(f"{url}: version {rules.version} is not newer than {older.version} in hand; kept")
+                return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, token.encode("ascii") + b"\n")
+    report.stored.append(url)
+    return True
+
+
+def pulled_fresh_dir(network: Any) -> Path:
+    """Where the provinces' freshness statements pulled from their servers are kept (``<province>.jwt``)."""
+    return Path(network.dir) / "remote" / "fresh"
+
+
+def _pull_fresh(
+    network: Any, trust: TrustList, province: str, base_url: str, fetch: _Fetcher, report: PullReport
+) -> bool:
+    """Fetch a province's freshness statement (docs/FORMAT.md section 7.5); keep the newest verified one.
+
+    A server that vouches for no lists of the province answers 404: nothing to keep, not a failure.
+    """
+    url = f"{base_url}/v1/fresh/{province}"
+    try:
+        token = fetch.get(url, "application/jwt").decode("ascii").strip()
+        statement = trust.open_freshness(token)
+        if statement["province"] != province:
+            raise _FetchError(f"the statement is of province {statement['province']}")
+    except _FetchError as e:
+        if e.status != 404:
+            report.failed.append(f"{url}: {e}; the last good copy is kept")
+        return e.status == 404
+    except (HcertError, UnicodeDecodeError) as e:
+        report.failed.append(f"{url}: {getattr(e, 'reason', None) or e}; the last good copy is kept")
+        return False
+    path = pulled_fresh_dir(network) / f"{province}.jwt"
+    with _store_lock(network):
+        held = _read_token(path)
+        if held == token:
+            report.current.append(url)
+            return True
+        if held is not None:
+            try:
+                older = trust.open_freshness(held)["version"]
+            except HcertError:
+                older = None
+            if older is not None and older >= statement["version"]:
+                report.failed.append(f"{url}: version {statement['version']} is not newer than {older} in hand; kept")
                 return True
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, token.encode("ascii") + b"\n")

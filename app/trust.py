@@ -42,20 +42,27 @@ from hcert_verifier import (
     TrustError,
     VerificationError,
     Verifier,
+    b64url_decode,
     json_compact,
+    status_list_uri,
 )
 from hcert_verifier._files import locked, write_atomic  # the device code's own, network-free helpers
 from hcert_verifier.bundle import (
     BUNDLE_FORMAT,
+    FRESH_FORMAT,
+    FRESH_TYP,
     INDEX_FORMAT,
     INDEX_TYP,
     MAX_BUNDLE_VALIDITY,
+    MAX_FRESH_VALIDITY,
     PACK_FORMAT,
     SHARD_FORMAT,
+    freshness_digest,
     part_address,
     sha256_text,
 )
 from hcert_verifier.trustlist import TrustList
+from issuer import STATUS_LIST_SIZE
 from keys import KeyRecord, KeyRing, KeyRingError, sign_compact
 
 from .service import TRUST_GENERATION, IssuingService, ServiceError
@@ -648,13 +655,14 @@ class TrustNetwork:
             write_atomic(path, data, mode=0o644)
         return address
 
-    def _stable_list(self, token: str, *, now: int) -> str:
+    def _stable_list(self, token: str, *, now: int, vouched: bool) -> str:
         """Return the status list token the index names for this list: the last one, unless it is out of date.
 
         Parts are addressed by their bytes, so a list that did not change must keep
         its bytes for a day's resync to skip it: the token in the last index is kept
-        while it has the same ``version`` and signing key and more than half of
-        ``HCERT_STATUS_VALIDITY`` left before its ``exp``.
+        while it has the same ``version`` and signing key and, unless a freshness
+        statement of its province vouches for it (``vouched``, docs/FORMAT.md
+        section 7.5), more than half of ``HCERT_STATUS_VALIDITY`` left before its ``exp``.
         """
         sub, version, _, kid = _list_facts(token)
         path = self.dir / "index-lists" / hashlib.sha256(sub.encode()).hexdigest()
@@ -664,14 +672,125 @@ class TrustNetwork:
             held = ""
         if held:
             _, held_version, held_exp, held_kid = _list_facts(held)
-            if (held_version, held_kid) == (
-                version,
-                kid,
-            ) and held_exp - now > self.service.settings.status_list_validity // 2:
+            if (held_version, held_kid) == (version, kid) and (
+                vouched or held_exp - now > self.service.settings.status_list_validity // 2
+            ):
                 return held
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, token.encode("ascii"))
         return token
+
+    def _statements(self, trust: str, lists: list[str], *, now: int) -> dict[str, str]:
+        """Return, by province, the freshness statements the index over ``lists`` carries (docs/FORMAT.md 7.5).
+
+        This server's own (:meth:`statement`) for each province whose rule key it
+        holds and the trust list names, and, for the others, the one pulled from the
+        province's server (``hcert network pull``), unexpired and verified under the
+        current trust list. Either only when it speaks of exactly the province's
+        lists in ``lists``: one that does not (a list pulled since, an authority
+        whose key the trust list does not name yet) is left out, and so those lists
+        stand on their own ``exp``.
+        """
+        from .network import pulled_fresh_dir
+
+        held: dict[str, list[tuple[str, Any]]] = {}
+        for sub, version, _, _ in map(_list_facts, lists):
+            held.setdefault(_province_of_sub(sub), []).append((sub, version))
+        listed = self._listed_rule_kids(trust)
+        verified = self._verified_trust(trust)
+        out = {}
+        for province, mine in sorted(held.items()):
+            token = None
+            try:
+                token = self.statement(province, now=now)
+                if self.rules_ring(province).active().kid not in listed.get(province, set()):
+                    token = None
+            except (ServiceError, KeyRingError):
+                pass
+            if token is None and verified is not None:
+                try:
+                    token = (pulled_fresh_dir(self) / f"{province}.jwt").read_text("ascii").strip()
+                    verified.open_freshness(token)
+                except (OSError, UnicodeDecodeError, HcertError):
+                    token = None
+            if token is None:
+                continue
+            body = _payload(token, "freshness statement")
+            if body.get("province") == province and body.get("expires", 0) > now:
+                if body.get("lists") == freshness_digest(mine):
+                    out[province] = token
+        return out
+
+    def statement_in(self, envelope: str, province: str) -> str | None:
+        """Return the province's freshness statement in an index envelope this server made, or ``None``."""
+        for token in _payload(json.loads(envelope)["index"], "index").get("fresh", []):
+            if _payload(token, "freshness statement").get("province") == province:
+                return str(token)
+        return None
+
+    def statement(self, province: str, *, now: int) -> str:
+        """Return this server's freshness statement over its own status lists of ``province``.
+
+        The lists are every list of every authority on this server whose code
+        begins with the province code, with their versions from the store. The last
+        statement (``trust/fresh/<province>.jwt``) is kept while it speaks of the
+        same lists and versions, is signed by the active rule key and has more than
+        half of its validity left; otherwise a new one is signed, its version from
+        the province's counter ``trust/fresh/<province>.version``, under
+        ``trust/fresh/<province>.lock``. Raises :class:`ServiceError`
+        ``fresh_not_found`` (404) when this server holds no rule key of the province
+        or no authority of it.
+        """
+        from .store import NotFound
+
+        if not (self.service.settings.key_root / "_rules" / province).is_dir():
+            raise ServiceError("fresh_not_found", f"this server holds no rule key of province {province}", 404)
+        held = []
+        for a in self.service.store.list_authorities():
+            if a.code.startswith(province):
+                for lst in self.service.store.status_lists(a.code):
+                    try:
+                        _, version = self.service.store.status_bits(a.code, lst, list_size=STATUS_LIST_SIZE)
+                    except NotFound:
+                        continue
+                    held.append((status_list_uri(self.service.settings.base_url, a.code, lst), version))
+        if not held:
+            raise ServiceError("fresh_not_found", f"this server has no status lists of province {province}", 404)
+        digest = freshness_digest(held)
+        validity = min(self.service.settings.status_list_validity, MAX_FRESH_VALIDITY)
+        try:
+            key = self.rules_ring(province).active()
+        except KeyRingError as e:
+            raise ServiceError("fresh_not_found", f"no active rule key of province {province}: {e}", 404) from e
+        folder = self.dir / "fresh"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{province}.jwt"
+        with locked(folder / f"{province}.lock"):
+            try:
+                last = path.read_text("ascii").strip()
+                body = _payload(last, "freshness statement")
+                kid = json.loads(b64url_decode(last.split(".")[0], "freshness statement header")).get("kid")
+            except (FileNotFoundError, HcertError, ValueError):
+                last, body, kid = "", {}, None
+            if last and body.get("lists") == digest and kid == key.kid and body.get("expires", 0) - now > validity // 2:
+                return last
+            payload = {
+                "format": FRESH_FORMAT,
+                "province": province,
+                "version": next_version(folder / f"{province}.version"),
+                "issued_at": now,
+                "expires": now + validity,
+                "lists": digest,
+            }
+            token = sign_compact(key, typ=FRESH_TYP, payload=json_compact(payload))
+            write_atomic(path, (token + "\n").encode("ascii"), mode=0o644)
+            return token
+
+    @staticmethod
+    def _listed_rule_kids(trust_list: str) -> dict[str, set[str]]:
+        # Our own published file: read to choose keys, not trusted for anything.
+        signers = _payload(trust_list, "trust list").get("rule_signers") or {}
+        return {str(p): {k.get("kid") for k in keys} for p, keys in signers.items() if isinstance(keys, list)}
 
     def part(self, address: str) -> bytes:
         """Return a part by its address; 404 ``part_not_found`` when this server has none."""
@@ -694,7 +813,9 @@ class TrustNetwork:
         issued_at: int,
     ) -> str:
         """Store the parts, sign the index over them and return its envelope (docs/FORMAT.md section 7.4)."""
-        lists = [self._stable_list(token, now=_ts(now)) for token in lists]
+        statements = self._statements(trust, lists, now=_ts(now))
+        lists = [self._stable_list(t, now=_ts(now), vouched=_province_of(t) in statements) for t in lists]
+        fresh = [statements[p] for p in sorted(statements)]
         self.bundle_ring.ensure(now=_ts(now))
         envelope, parts = make_index(
             trust,
@@ -705,6 +826,7 @@ class TrustNetwork:
             version=version,
             issued_at=issued_at,
             expires=issued_at + BUNDLE_VALIDITY,
+            fresh=fresh,
         )
         for data in parts.values():
             self._put_part(data)
@@ -750,6 +872,9 @@ class TrustNetwork:
         self.rules_ring("44").ensure(now=_ts(now))
         self.sign_rules("44", SAMPLE_RULES, now=now)
         provinces = sorted({a.code[:2] for a in self.service.store.list_authorities()} | {"44"})
+        for province in provinces:
+            # Each province here has a rule key, so that it vouches for its lists (docs/FORMAT.md 7.5).
+            self.rules_ring(province).ensure(now=_ts(now))
         subs = [export_submission(self.service, p, now=now) for p in provinces]
         self.publish_trust_list(sign_trust_list(root, subs, self.bundle_signers(now=now), now=now))
         return root_dir / "roots.json"
@@ -914,11 +1039,13 @@ def make_index(
     version: int,
     issued_at: int,
     expires: int,
+    fresh: list[str] | None = None,
 ) -> tuple[str, dict[str, bytes]]:
     """Sign an index of parts with bundle-signer ``key``; return its envelope and every part by address.
 
     Status lists go into :func:`shard_count` shard manifests by the SHA-256 of
-    their ``sub`` (docs/FORMAT.md section 7.4).
+    their ``sub`` (docs/FORMAT.md section 7.4); ``fresh`` are the provinces'
+    freshness statements the index carries (section 7.5).
     """
     parts: dict[str, bytes] = {}
 
@@ -942,6 +1069,8 @@ def make_index(
         "shards": manifests,
         "withdrawn": withdrawn,
     }
+    if fresh:
+        payload["fresh"] = fresh
     trust_address = put(trust.encode("ascii"))
     token = sign_compact(key, typ=INDEX_TYP, payload=json_compact(payload))
     envelope = json_compact({"format": INDEX_FORMAT, "trust_list": trust_address, "index": token}).decode("ascii")
@@ -981,6 +1110,15 @@ def _list_facts(token: str) -> tuple[str, Any, Any, Any]:
 
 def _payload_sub(token: str) -> str:
     return _list_facts(token)[0]
+
+
+def _province_of_sub(sub: str) -> str:
+    # <base_url>/v1/status/<iss>/<lst>: an authority's id begins with its province's code.
+    return sub.rsplit("/", 2)[-2][:2]
+
+
+def _province_of(token: str) -> str:
+    return _province_of_sub(_payload_sub(token))
 
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")

@@ -29,7 +29,14 @@ measured from it in the same run), the real device code (``hcert_verifier.sync``
   manifests of the touched shards and the changed lists;
 - ``index_day_resigned``: the same day when, besides, the lists whose tokens
   reached half of their validity were re-signed (``--status-validity`` days: a
-  list is re-signed every half of it, so 2 / validity of the unchanged lists a day).
+  list is re-signed every half of it, so 2 / validity of the unchanged lists a day);
+- ``index_day_vouched``: a day in steady state with freshness statements
+  (docs/FORMAT.md section 7.5): ``--changed`` of the lists changed, every province's
+  statement re-signed, and no list re-signed for its ``exp``.
+
+Every index carries the 34 provinces' freshness statements, as a server holding the
+provinces' rule keys makes it, unless ``--no-fresh`` (no statements, and
+``index_day_vouched`` is not measured).
 
 Bytes are what the device received (status lines, headers, bodies) and what it
 sent (request lines and headers). The last line is one JSON object.
@@ -89,9 +96,12 @@ class World:
 
         subs: dict[str, dict] = {}
         self.rules = []
+        self.rule_keys = {}
+        self.statements: dict[str, tuple[str, str, int, int]] = {}  # province -> (token, digest, version, expires)
+        self.fresh = args.fresh
         for p in range(34):
             province = f"{11 + p:02d}"
-            rule_key = generate_signing_key()
+            rule_key = self.rule_keys[province] = generate_signing_key()
             subs[province] = {"province": province, "authorities": [], "rule_signers": [public_jwk(rule_key)]}
             body = {**SAMPLE_RULES, "province": province, "version": 1, "issued_at": TS}
             self.rules.append(sign_compact(rule_key, typ=RULES_TYP, payload=json_compact(body)))
@@ -144,6 +154,36 @@ class World:
         for ref in refs:
             self.tokens[ref] = self._sign(ref, iat=at)
 
+    def vouch(self, *, at: int, renew: bool = False) -> list[str]:
+        """Each province's freshness statement over its lists, kept as the server keeps it
+        (same lists and versions, more than half of 7 days left) unless ``renew``."""
+        from hcert_verifier import json_compact
+        from hcert_verifier.bundle import FRESH_FORMAT, FRESH_TYP, freshness_digest
+        from keys import sign_compact
+
+        out = []
+        for province, key in sorted(self.rule_keys.items()):
+            digest = freshness_digest(
+                (f"https://hcert.example/v1/status/{code}/{lst}", version)
+                for (code, lst), (_, version) in self.bits.items()
+                if code.startswith(province)
+            )
+            held = self.statements.get(province)
+            if held is None or renew or held[1] != digest or held[3] - at <= 7 * 86400 // 2:
+                version = held[2] + 1 if held else 1
+                body = {
+                    "format": FRESH_FORMAT,
+                    "province": province,
+                    "version": version,
+                    "issued_at": at,
+                    "expires": at + 7 * 86400,
+                    "lists": digest,
+                }
+                token = sign_compact(key, typ=FRESH_TYP, payload=json_compact(body))
+                held = self.statements[province] = (token, digest, version, at + 7 * 86400)
+            out.append(held[0])
+        return out
+
     def bundle(self, *, version: int, at: int) -> str:
         from hcert_verifier import BUNDLE_FORMAT, BUNDLE_TYP, json_compact
         from hcert_verifier.bundle import sha256_text
@@ -162,9 +202,10 @@ class World:
         token = sign_compact(self.bundle_key, typ=BUNDLE_TYP, payload=json_compact(payload))
         return json_compact({"format": BUNDLE_FORMAT, "trust_list": self.trust, "bundle": token}).decode()
 
-    def index(self, *, version: int, at: int) -> tuple[str, dict[str, bytes]]:
+    def index(self, *, version: int, at: int, renew: bool = False) -> tuple[str, dict[str, bytes]]:
         from app.trust import make_index
 
+        fresh = self.vouch(at=at, renew=renew) if self.fresh else []
         return make_index(
             self.trust,
             self.rules,
@@ -174,6 +215,7 @@ class World:
             version=version,
             issued_at=at,
             expires=at + 7 * 86400,
+            fresh=fresh,
         )
 
 
@@ -317,6 +359,9 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.01, help="share of lists changed in a day")
     parser.add_argument("--status-validity", type=float, default=7, help="HCERT_STATUS_VALIDITY, days")
     parser.add_argument(
+        "--no-fresh", dest="fresh", action="store_false", help="indexes without the provinces' freshness statements"
+    )
+    parser.add_argument(
         "--breakdown", action="store_true", help="print where a full sync's bytes go (gzip of each part) and stop"
     )
     args = parser.parse_args()
@@ -395,6 +440,22 @@ def main() -> None:
         server.index, server.parts = envelope.encode(), {**server.parts, **parts}
         measure("index_day_resigned", sync_parts, at=day + 86400, data_dir=dev2)
         results["resigned_lists"] = len(resigned)
+        if args.fresh:
+            # A day in steady state with freshness statements: the lists that changed are the
+            # only new lists; every province's statement is new (the conservative case).
+            day3 = day + 2 * 86400
+            changed3 = world.rng.sample(refs, max(1, round(len(refs) * args.changed)))
+            world.change(changed3, at=day3)
+            envelope, parts = world.index(version=5, at=day3, renew=True)
+            server.index, server.parts = envelope.encode(), {**server.parts, **parts}
+            measure("index_day_vouched", sync_parts, at=day3, data_dir=dev2)
+            # The lists a statement keeps current past their own exp, as the device sees them.
+            from hcert_verifier import load_roots
+            from hcert_verifier.sync import load_synced
+
+            held = load_synced(dev2, load_roots(dev2 / "roots.json"))
+            assert held is not None and len(held.fresh_versions) == 34, "every province's statement was accepted"
+            results["vouched_lists"] = sum(1 for s in held._status.values() if s.fresh_until is not None)
     finally:
         server.close()
     print(json.dumps(results))

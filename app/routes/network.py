@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from ..deps import Service
+from ..deps import Clock, Service
 from ..service import ServiceError
 
 router = APIRouter(tags=["network"])
@@ -37,4 +37,22 @@ def rules(request: Request, province: Annotated[str, Path(pattern=r"^[1-8][0-9]$
         token = path.read_text("ascii").strip()
     except FileNotFoundError as e:
         raise ServiceError("rules_not_found", f"this server publishes no rules of province {province}", 404) from e
+    return Response(token, media_type="application/jwt", headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get(
+    "/v1/fresh/{province}",
+    summary="A province's freshness statement over its status lists",
+    response_class=Response,
+    responses={200: {"content": {"application/jwt": {}}}},
+)
+def fresh(request: Request, now: Clock, province: Annotated[str, Path(pattern=r"^[1-8][0-9]$")]) -> Response:
+    """The `hcert-fresh` token this server signs over its own status lists of the province (docs/FORMAT.md 7.5).
+
+    The distribution server pulls it (`hcert network pull`) with the province's
+    status lists, and carries it while it speaks of exactly the lists it holds;
+    404 `fresh_not_found` when this server holds no rule key or no status list of
+    the province.
+    """
+    token = request.app.state.trust.statement(province, now=int(now.timestamp()))
     return Response(token, media_type="application/jwt", headers={"Cache-Control": "public, max-age=300"})

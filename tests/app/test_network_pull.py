@@ -278,6 +278,69 @@ def test_published_material_endpoints(app_client):
     rules = app_client.get("/v1/rules/44")
     assert rules.status_code == 200 and rules.headers["content-type"] == "application/jwt"
     assert app_client.get("/v1/rules/45").json()["code"] == "rules_not_found"
+    # Sichuan (51) vouches for its lists here; Guangdong (44) has rules but no lists here.
+    fresh = app_client.get("/v1/fresh/51")
+    assert fresh.status_code == 200 and fresh.headers["content-type"] == "application/jwt"
+    assert _claims(fresh.text)["province"] == "51" and _claims(fresh.text)["format"] == "hcert-fresh/1"
+    assert app_client.get("/v1/fresh/44").json()["code"] == "fresh_not_found"
+
+
+def _claims(token: str) -> dict:
+    from hcert_verifier import b64url_decode, inflate, json_object
+
+    return json_object(inflate(b64url_decode(token.split(".")[1], "t"), 1 << 20), "t")
+
+
+def test_pull_carries_a_provinces_freshness_statement_while_it_speaks_of_the_lists_held(world):
+    from hcert_verifier.bundle import FRESH_TYP, freshness_digest
+
+    world.publish()
+    world.sc_net.publish_trust_list(world.trust_list())
+    cert = world.issue()
+    world.serve_list()
+    world.serve_rules()
+    sc_index, _ = world.sc_net.index(now=NOW)
+    statement = world.sc_net.statement_in(sc_index, "51")
+    assert statement is not None
+    world.origin.routes["/v1/fresh/51"] = (200, statement.encode())
+    report = pull(world.dist, now=NOW)
+    assert report.failed == [] and len(report.stored) == 3, report
+    envelope, _ = world.dist.index(now=NOW + HOUR)
+    assert world.dist.statement_in(envelope, "51") == statement
+    parts = {a: world.dist.part(a) for a in _named(world.dist, envelope)}
+    bundle = Bundle.from_index(envelope, lambda wanted: {a: parts[a] for a in wanted}, world.roots)
+    (held,) = bundle._status.values()
+    assert held.fresh_until == _claims(statement)["expires"]
+    verdict = Verifier.from_bundle(bundle).verify(cert["qr_text"], at=NOW + HOUR, destination="51")
+    assert verdict.code == "ok" and verdict.status_checked
+
+    # An older statement, or one the province's rule key did not sign: refused, the last good one kept.
+    key = world.sc_net.rules_ring("51").active()
+    older = sign_compact(key, typ=FRESH_TYP, payload=json.dumps({**_claims(statement), "version": 0}).encode())
+    forged = sign_compact(generate_signing_key(), typ=FRESH_TYP, payload=json.dumps(_claims(statement)).encode())
+    for token, reason in [(older, "not newer"), (forged, "not trusted for it")]:
+        world.origin.routes["/v1/fresh/51"] = (200, token.encode())
+        failed = pull(world.dist, now=NOW).failed
+        assert len(failed) == 1 and reason in failed[0], failed
+        assert (world.dist.dir / "remote" / "fresh" / "51.jwt").read_text().strip() == statement
+
+    # The list changes (a revocation) and the statement in hand speaks of the old version:
+    # the index leaves it out rather than vouch for lists it does not describe.
+    world.sc.change_status("510321", cert["id"], "revoked", "lost", operator=world.clerk, now=NOW)
+    world.serve_list(now=NOW + HOUR)
+    world.origin.routes["/v1/fresh/51"] = (404, b"{}")  # a server that vouches for nothing: not a failure
+    assert pull(world.dist, now=NOW + HOUR).failed == []
+    envelope, _ = world.dist.index(now=NOW + 2 * HOUR)
+    assert world.dist.statement_in(envelope, "51") is None
+    assert _claims(statement)["lists"] != freshness_digest([(f"{world.origin.url}/v1/status/510321/0", 1)])
+
+
+def _named(network, envelope):
+    index = _claims(json.loads(envelope)["index"])
+    names = [json.loads(envelope)["trust_list"], *index["rules"], *index["shards"]]
+    for shard in index["shards"]:
+        names += json.loads(network.part(shard))["status_lists"]
+    return names
 
 
 def test_pull_compares_and_replaces_under_the_pull_lock(world, monkeypatch):

@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from hcert_verifier import Bundle, BundleError
-from hcert_verifier.bundle import PartMissing
+from app.trust import make_index
+from hcert_verifier import Bundle, BundleError, b64url_decode, inflate, json_compact, json_object
+from hcert_verifier.bundle import FRESH_TYP, PartMissing, sha256_text
 from hcert_verifier.state import DeviceState
+from keys import KeyRing, sign_compact
 from tests.conftest import operator_credential
 from tests.scanner.test_bundle import index_payload
 from tests.scanner.test_camera import issue
@@ -43,10 +45,12 @@ async (cases) => {
       const state = p === null ? h.emptyState() : {
         bundle: p.bundle && { version: p.bundle.version, issuedAt: p.bundle.issued_at, digest: p.bundle.digest },
         index: p.index && { version: p.index.version, issuedAt: p.index.issued_at, digest: p.index.digest },
-        trustList: null, rules: {}, statusLists: {}, withdrawn: {},
+        trustList: null, rules: {}, statusLists: {}, withdrawn: {}, fresh: p.fresh,
       };
       h.checkDeviceState(state, bundle, c.now);
-      out[c.name] = ["ok", bundle.version, bundle.parts.size, bundle.statusListCount];
+      const fresh = [...bundle.lists.values()].map((l) => l.freshUntil).filter((u) => u !== null).sort();
+      const statements = [...bundle.freshVersions].map(([p, v]) => [p, Number(v.version)]).sort();
+      out[c.name] = ["ok", bundle.version, bundle.parts.size, bundle.statusListCount, fresh, statements];
     } catch (e) {
       out[c.name] = e instanceof h.BundleError ? [e.code, e.reason] : ["threw", String(e && e.stack || e)];
     }
@@ -68,10 +72,16 @@ def python_index_verdict(case: dict[str, Any]) -> list[Any]:
         bundle = Bundle.from_index(case["envelope"], source, case["roots"])
         prior = case["prior"]
         if prior is not None:
-            DeviceState(bundle=prior["bundle"], index=prior["index"]).check(bundle)
+            DeviceState(bundle=prior["bundle"], index=prior["index"], fresh=prior.get("fresh") or {}).check(bundle)
     except BundleError as e:
         return [e.code, e.reason]
-    return ["ok", bundle.version, len(bundle.parts), bundle.status_list_count]
+    fresh = sorted(lst.fresh_until for lst in bundle._status.values() if lst.fresh_until is not None)
+    statements = sorted([p, v.version] for p, v in bundle.fresh_versions.items())
+    return ["ok", bundle.version, len(bundle.parts), bundle.status_list_count, fresh, statements]
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return json_object(inflate(b64url_decode(token.split(".")[1], "t"), 1 << 20), "t")
 
 
 def cases(url: str, data) -> list[dict[str, Any]]:
@@ -100,7 +110,65 @@ def cases(url: str, data) -> list[dict[str, Any]]:
         return {**parts, address: text[:-1] + ("B" if text.endswith("A") else "A")}
 
     higher = {**held, "version": payload["version"] + 1, "digest": "x" * 43}
+    statement = payload["fresh"][0]  # the province of the server's authority vouches for its lists
+    said = _claims(statement)
+    rule_key = KeyRing(data / "keys" / "_rules" / said["province"]).active()
+
+    def vouched(*statements, name, prior=None):
+        """An index re-signed with the server's bundle key over the same parts, with these statements."""
+        lists = [parts[a] for shard in payload["shards"] for a in json.loads(parts[shard])["status_lists"]]
+        env, made = make_index(
+            parts[envelope["trust_list"]],
+            [parts[a] for a in payload["rules"]],
+            lists,
+            payload["withdrawn"],
+            key=KeyRing(data / "keys" / "_bundle").active(),
+            version=payload["version"] + 1,
+            issued_at=payload["issued_at"],
+            expires=payload["expires"],
+            fresh=list(statements),
+        )
+        return case(name, env=env, parts={a: b.decode() for a, b in made.items()}, prior=prior)
+
+    def restated(key=rule_key, **changes):
+        return sign_compact(key, typ=FRESH_TYP, payload=json_compact({**said, **changes}))
+
+    fresh_held = {said["province"]: {"version": said["version"], "digest": sha256_text(statement)}}
+    fresh_cases = [
+        vouched(statement, name="fresh: the province's statement"),
+        vouched(name="fresh: none"),
+        vouched(restated(lists="A" * 43), name="fresh: of other lists"),
+        vouched(restated(version=said["version"] + 1), name="fresh: a newer one"),
+        vouched(statement, name="fresh: the same one held", prior={"bundle": None, "index": None, "fresh": fresh_held}),
+        vouched(
+            statement,
+            name="fresh: rolled back",
+            prior={
+                "bundle": None,
+                "index": None,
+                "fresh": {said["province"]: {"version": said["version"] + 1, "digest": "x" * 43}},
+            },
+        ),
+        vouched(
+            statement,
+            name="fresh: version reused",
+            prior={
+                "bundle": None,
+                "index": None,
+                "fresh": {said["province"]: {"version": said["version"], "digest": "y" * 43}},
+            },
+        ),
+        vouched(restated(KeyRing(data / "keys" / "_bundle").active()), name="fresh: signed by the bundle key"),
+        vouched(restated(expires=said["issued_at"] + 7 * 86400 + 1), name="fresh: valid too long"),
+        vouched(restated(expires=said["issued_at"]), name="fresh: expires when issued"),
+        vouched(restated(note="x"), name="fresh: an extra member"),
+        vouched(restated(version=1.5), name="fresh: a version that is not an integer"),
+        vouched(restated(lists="not a digest"), name="fresh: lists not a digest"),
+        vouched(restated(province="99"), name="fresh: a province without a rule key"),
+        vouched(statement, statement, name="fresh: twice"),
+    ]
     return [
+        *fresh_cases,
         case("good"),
         case("good, same index held", prior={"bundle": None, "index": held}),
         # A bundle and an index each have their own counter: a higher bundle version does not refuse an index.
@@ -152,8 +220,19 @@ def test_the_same_index_verdict_in_python_and_in_the_browser(verdicts):
         "rolled back": "bundle_rollback",
         "version reused": "version_reused",
         "issued before the one held": "bundle_rollback",
+        "fresh: the province's statement": "ok",
+        "fresh: none": "ok",
+        "fresh: of other lists": "ok",
+        "fresh: a newer one": "ok",
+        "fresh: the same one held": "ok",
+        "fresh: rolled back": "freshness_rollback",
+        "fresh: version reused": "version_reused",
     }
     for name, python, browser in verdicts:
         assert browser[0] == python[0] == expected.get(name, "bundle_invalid"), (name, python, browser)
         if python[0] == "ok":
-            assert browser[1:] == python[1:], name  # the same version, parts named and status lists
+            # the same version, parts named, status lists, lists a statement keeps current, statements
+            assert browser[1:] == python[1:], name
+    verdict = {name: python for name, python, _ in verdicts}
+    assert verdict["fresh: the province's statement"][4] and verdict["fresh: a newer one"][4]
+    assert verdict["fresh: none"][4] == verdict["fresh: of other lists"][4] == []

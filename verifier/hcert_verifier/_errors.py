@@ -29,6 +29,7 @@ __all__ = [
     "DuplicateJsonKey",
     "Expired",
     "ForbiddenHeader",
+    "FreshnessRollback",
     "HcertError",
     "InputTooLarge",
     "IssuedInFuture",
@@ -116,6 +117,12 @@ class RulesRollback(BundleError):
     """The bundle carries older rules of a province than the device has accepted."""
 
     code = "rules_rollback"
+
+
+class FreshnessRollback(BundleError):
+    """The index carries an older freshness statement of a province than the device has accepted."""
+
+    code = "freshness_rollback"
 
 
 class StatusListRollback(BundleError):

@@ -56,9 +56,12 @@ from .trust import TrustedKey, index_keys
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_TYP",
+    "FRESH_FORMAT",
+    "FRESH_TYP",
     "INDEX_FORMAT",
     "INDEX_TYP",
     "MAX_BUNDLE_VALIDITY",
+    "MAX_FRESH_VALIDITY",
     "MAX_TRUST_LIST_VALIDITY",
     "PACK_FORMAT",
     "RULES_TYP",
@@ -67,7 +70,9 @@ __all__ = [
     "TRUST_LIST_TYP",
     "Authority",
     "Bundle",
+    "freshness_digest",
     "load_roots",
+    "open_freshness",
     "open_signed",
     "part_address",
 ]
@@ -102,6 +107,17 @@ MAX_INDEX = 1024 * 1024
 MAX_PART = MAX_TRUST_LIST
 #: Most parts one index may name (rules, shards and status lists together).
 MAX_PARTS = 65536
+#: A freshness statement (docs/FORMAT.md section 7.5): a province vouches, with its rule
+#: key, that its status lists in an index are still current, so that a list that did not
+#: change keeps its bytes (its part) instead of being re-signed for its ``exp``.
+FRESH_FORMAT = "hcert-fresh/1"
+FRESH_TYP = "hcert-fresh"
+#: Longest a freshness statement may be valid (``expires - issued_at``, seconds): what a
+#: status list's own validity bounds without one (``HCERT_STATUS_VALIDITY``'s default).
+MAX_FRESH_VALIDITY = 7 * 86400
+#: Most freshness statements one index may carry (one per province).
+MAX_FRESH = 256
+_FRESH_MEMBERS = frozenset({"format", "province", "version", "issued_at", "expires", "lists"})
 _INDEX_ENVELOPE = frozenset({"format", "trust_list", "index"})
 _ENVELOPE = frozenset({"format", "trust_list", "bundle"})
 _HEADER = frozenset({"alg", "kid", "typ", "zip"})
@@ -284,6 +300,8 @@ class Bundle:
     format: str = BUNDLE_FORMAT
     #: The addresses of the parts an index named (trust list, rules, shard manifests, status lists).
     parts: frozenset[str] = field(repr=False, default=frozenset())
+    #: The version and digest of each province's freshness statement in an index (7.5).
+    fresh_versions: dict[str, Versioned] = field(repr=False, default_factory=dict)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -489,7 +507,27 @@ class Bundle:
                 raise BundleError(f"the bundle carries status list {lst.uri} twice")
             bundle._status[(lst.iss, lst.lst)] = lst
             bundle.status_versions[lst.uri] = Versioned(lst.version, lst.content_digest)
+        # 5. Freshness statements (an index only), each by its province's rule key.
+        if fmt == INDEX_FORMAT:
+            bundle._vouch(payload.get("fresh", []), rule_signers)
         return bundle
+
+    def _vouch(self, statements: Any, rule_signers: Mapping[str, Any]) -> None:
+        """Check each freshness statement; extend the lists a statement covers exactly (docs/FORMAT.md 7.5)."""
+        if not isinstance(statements, list) or len(statements) > MAX_FRESH:
+            raise BundleError(f"index fresh is a list of at most {MAX_FRESH} freshness statements")
+        for item in statements:
+            opened = open_freshness(item, lambda p: _keys_by_kid(rule_signers.get(p, []), f"rule signers of {p}"))
+            province = opened["province"]
+            if province in self.fresh_versions:
+                raise BundleError(f"the index carries two freshness statements of province {province}")
+            self.fresh_versions[province] = Versioned(opened["version"], sha256_text(item))
+            mine = [key for key in self._status if key[0].startswith(province)]
+            held = [(self._status[key].uri, self._status[key].version or 0) for key in mine]
+            if freshness_digest(held) != opened["lists"]:
+                continue  # it speaks of other lists than these: they stand on their own exp
+            for key in mine:
+                self._status[key] = replace(self._status[key], fresh_until=opened["expires"])
 
     @staticmethod
     def _authorities(trust: Mapping[str, Any]) -> tuple[dict[str, Authority], list[TrustedKey]]:
@@ -616,14 +654,45 @@ def _base_url(value: Any) -> str:
     return value
 
 
-def _unverified_province(token: Any) -> str:
+def _unverified_province(token: Any, what: str = "rules object") -> str:
     # Only to pick the rule keys to try; the signature check that follows is what counts.
     # The outer bundle signature already covers these bytes.
     try:
-        payload = json_object(inflate(b64url_decode(token.split(".")[1], "rules"), MAX_TRUST_LIST), "rules")
+        payload = json_object(inflate(b64url_decode(token.split(".")[1], what), MAX_TRUST_LIST), what)
     except (HcertError, AttributeError, IndexError) as e:
-        raise BundleError("a rules object is malformed") from e
+        raise BundleError(f"a {what} is malformed") from e
     province = payload.get("province")
     if not isinstance(province, str):
-        raise BundleError("rules name no province")
+        raise BundleError(f"a {what} names no province")
     return province
+
+
+def open_freshness(token: Any, keys_of: Callable[[str], Mapping[str, ec.EllipticCurvePublicKey]]) -> dict[str, Any]:
+    """Verify a freshness statement with its province's rule keys (``keys_of(province)``, by kid); return its payload.
+
+    Checks of docs/FORMAT.md section 7.5: signature first, then exactly the
+    members of ``hcert-fresh/1``, integer times at most :data:`MAX_FRESH_VALIDITY`
+    apart, a digest in ``lists``. Raises :class:`BundleError`.
+    """
+    province = _unverified_province(token, "freshness statement")
+    opened = open_signed(token, keys_of(province), typ=FRESH_TYP, what=f"freshness statement of province {province}")
+    if set(opened) != _FRESH_MEMBERS or opened["format"] != FRESH_FORMAT:
+        raise BundleError(f"a freshness statement has exactly the members {sorted(_FRESH_MEMBERS)}")
+    for name in ("version", "issued_at", "expires"):
+        if type(opened[name]) is not int or opened[name] < 0:
+            raise BundleError(f"freshness statement {name} must be a non-negative integer")
+    if not opened["issued_at"] < opened["expires"] <= opened["issued_at"] + MAX_FRESH_VALIDITY:
+        raise BundleError(f"a freshness statement is valid for more than 0 and at most {MAX_FRESH_VALIDITY} s")
+    if not is_address(opened["lists"]):
+        raise BundleError("a freshness statement's lists is a digest (43 base64url characters)")
+    return opened
+
+
+def freshness_digest(lists: Iterable[tuple[str, int]]) -> str:
+    """Return what a freshness statement's ``lists`` says of a province's status lists (docs/FORMAT.md 7.5).
+
+    ``lists`` is each list's ``sub`` and ``version``: the unpadded base64url
+    SHA-256 of one line ``"<sub> <version>\\n"`` per list, sorted by ``sub``.
+    """
+    text = "".join(f"{sub} {version}\n" for sub, version in sorted(lists))
+    return b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())

@@ -28,6 +28,7 @@ from ._errors import (
     BundleExpired,
     BundleIssuedInFuture,
     BundleRollback,
+    FreshnessRollback,
     RulesRollback,
     StatusListRollback,
     TrustListExpired,
@@ -84,6 +85,8 @@ class DeviceState:
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     status_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)
+    #: Each province's freshness statement (docs/FORMAT.md section 7.5).
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- file ---------------------------------------------------------------------
     @staticmethod
@@ -112,6 +115,7 @@ class DeviceState:
                 rules=dict(raw.get("rules") or {}),
                 status_lists=dict(raw.get("status_lists") or {}),
                 withdrawn={str(k): int(v) for k, v in (raw.get("withdrawn") or {}).items()},
+                fresh=dict(raw.get("fresh") or {}),
             )
         except (AttributeError, TypeError, ValueError) as e:
             raise BundleError(f"the device state {path} is not an {STATE_FORMAT} file") from e
@@ -126,6 +130,7 @@ class DeviceState:
             "rules": self.rules,
             "status_lists": self.status_lists,
             "withdrawn": self.withdrawn,
+            "fresh": self.fresh,
         }
         write_atomic(self.path(data_dir), json.dumps(body, indent=1, sort_keys=True).encode())
 
@@ -157,6 +162,10 @@ class DeviceState:
             _compare(f"rules of province {province}", versioned, self.rules.get(province), RulesRollback)
         for uri, versioned in bundle.status_versions.items():
             _compare(f"status list {uri}", versioned, self.status_lists.get(uri), StatusListRollback)
+        for province, versioned in bundle.fresh_versions.items():
+            _compare(
+                f"freshness statement of province {province}", versioned, self.fresh.get(province), FreshnessRollback
+            )
         for kid, trust_version in sorted(self.withdrawn.items()):
             if trust_version < bundle.trust_list_version:
                 continue  # a newer root-signed trust list has the last word on this key
@@ -176,6 +185,8 @@ class DeviceState:
             self.rules[province] = {"version": versioned.version, "digest": versioned.digest}
         for uri, versioned in bundle.status_versions.items():
             self.status_lists[uri] = {"version": versioned.version, "digest": versioned.digest}
+        for province, versioned in bundle.fresh_versions.items():
+            self.fresh[province] = {"version": versioned.version, "digest": versioned.digest}
         withdrawn = {k: v for k, v in self.withdrawn.items() if v >= bundle.trust_list_version}
         for kid in bundle.withdrawn:
             withdrawn[kid] = max(withdrawn.get(kid, 0), bundle.trust_list_version)

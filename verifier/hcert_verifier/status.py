@@ -50,7 +50,9 @@ class StatusList:
     """One verified status list: authority, list number, bit width and the bits.
 
     ``uri`` is its ``sub``; ``version`` the hcert ``version`` claim (``None`` for
-    a list from an issuer that does not carry one). ``expires`` is its ``exp``.
+    a list from an issuer that does not carry one). ``expires`` is its ``exp``;
+    ``fresh_until`` the ``expires`` of a freshness statement of its province that
+    covers it in an index (docs/FORMAT.md section 7.5), when there is one.
     """
 
     iss: str
@@ -61,6 +63,7 @@ class StatusList:
     expires: int | None
     uri: str = ""
     version: int | None = None
+    fresh_until: int | None = None
 
     @property
     def content_digest(self) -> str:
@@ -72,8 +75,8 @@ class StatusList:
         return hashlib.sha256(bytes([self.bits]) + self.data).hexdigest()
 
     def is_current(self, at: int, *, leeway: int = 300) -> bool:
-        """Return whether the list may be used at time ``at`` (it has an ``exp`` not yet past)."""
-        return self.expires is not None and at < self.expires + leeway
+        """Return whether the list may be used at ``at``: its ``exp`` or a statement covering it is not yet past."""
+        return any(until is not None and at < until + leeway for until in (self.expires, self.fresh_until))
 
     def status(self, idx: int) -> int:
         """Return the status value of entry ``idx``; an index past the end is an error."""

@@ -14,7 +14,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._errors import BundleError, HcertError, TrustError
-from .bundle import RULES_TYP, TRUST_LIST_TYP, Authority, Bundle, _keys_by_kid, check_trust_list_times, open_signed
+from .bundle import (
+    RULES_TYP,
+    TRUST_LIST_TYP,
+    Authority,
+    Bundle,
+    _keys_by_kid,
+    check_trust_list_times,
+    open_freshness,
+    open_signed,
+)
 from .rules import RuleSet
 from .status import StatusList, status_list_uri
 from .trust import TrustedKey, index_keys
@@ -80,6 +89,10 @@ class TrustList:
         if not owner or lst.uri != expected:
             raise TrustError(f"status list sub {lst.uri!r} is not {expected!r}")
         return lst
+
+    def open_freshness(self, token: str) -> dict[str, Any]:
+        """Verify a freshness statement with its province's rule keys; return its payload (:class:`BundleError`)."""
+        return open_freshness(token, lambda province: self.rule_signers.get(province) or {})
 
     def open_rules(self, token: str, province: str) -> RuleSet:
         """Verify a province's signed rules with its rule keys; raise :class:`BundleError` or :class:`TrustError`."""

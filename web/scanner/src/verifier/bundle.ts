@@ -46,6 +46,12 @@ export const INDEX_FORMAT = "hcert-index/1";
 export const INDEX_TYP = "hcert-index";
 export const SHARD_FORMAT = "hcert-shard/1";
 export const PACK_FORMAT = "hcert-pack/1";
+/** A province's freshness statement (FORMAT.md section 7.5): its format, typ, longest validity, most per index. */
+export const FRESH_FORMAT = "hcert-fresh/1";
+export const FRESH_TYP = "hcert-fresh";
+export const MAX_FRESH_VALIDITY = 7 * 86400;
+export const MAX_FRESH = 256;
+const FRESH_MEMBERS = "expires,format,issued_at,lists,province,version";
 /** Largest index envelope, and largest part (a trust list is the largest kind). */
 export const MAX_INDEX = 1024 * 1024;
 export const MAX_PART = MAX_TRUST_LIST;
@@ -276,6 +282,8 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
   format: string = BUNDLE_FORMAT;
   /** The addresses of the parts an index named (trust list, rules, shard manifests, status lists). */
   parts: ReadonlySet<string> = new Set();
+  /** Version and digest of each province's freshness statement in an index (device state). */
+  readonly freshVersions = new Map<string, Versioned>();
 
   /** What the device stores. */
   snapshot(): BundleSnapshot {
@@ -500,7 +508,47 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
     });
     bundle.trustListDigest = trustDigest;
     bundle.format = format;
+    // 5. Freshness statements (an index only), each by its province's rule key.
+    if (format === INDEX_FORMAT) await bundle.vouch(payload["fresh"] ?? [], ruleSigners);
     return bundle;
+  }
+
+  /** Check each freshness statement; extend the lists a statement covers exactly (FORMAT.md 7.5). */
+  private async vouch(statements: Json, ruleSigners: JsonObject): Promise<void> {
+    if (!Array.isArray(statements) || statements.length > MAX_FRESH) {
+      throw new BundleError(`index fresh is a list of at most ${MAX_FRESH} freshness statements`);
+    }
+    for (const item of statements) {
+      const province = await unverifiedProvince(item, "freshness statement");
+      const opened = await openSigned(
+        item,
+        await keysByKid(ruleSigners[province], `rule signers of ${province}`),
+        FRESH_TYP,
+        `freshness statement of province ${province}`,
+      );
+      if (Object.keys(opened).sort().join(",") !== FRESH_MEMBERS || opened["format"] !== FRESH_FORMAT) {
+        throw new BundleError(`a freshness statement has exactly the members ${FRESH_MEMBERS}`);
+      }
+      for (const name of ["version", "issued_at", "expires"]) {
+        if (!isNonNegativeInt(opened[name])) throw new BundleError(`freshness statement ${name} must be a non-negative integer`);
+      }
+      const validity = intDiff(opened["expires"] as Int, opened["issued_at"] as Int);
+      if (validity <= 0n || validity > BigInt(MAX_FRESH_VALIDITY)) {
+        throw new BundleError(`a freshness statement is valid for more than 0 and at most ${MAX_FRESH_VALIDITY} s`);
+      }
+      if (!isAddress(opened["lists"])) {
+        throw new BundleError("a freshness statement's lists is a digest (43 base64url characters)");
+      }
+      if (this.freshVersions.has(province)) {
+        throw new BundleError(`the index carries two freshness statements of province ${province}`);
+      }
+      this.freshVersions.set(province, { version: opened["version"] as Int, digest: await sha256Text(item as string) });
+      const mine = [...this.lists.values()].filter((l) => l.iss.startsWith(province));
+      if ((await freshnessDigest(mine.map((l) => [l.uri, l.version ?? 0]))) !== opened["lists"]) {
+        continue; // it speaks of other lists than these: they stand on their own exp
+      }
+      for (const l of mine) l.freshUntil = Number(opened["expires"]);
+    }
   }
 
   /** The trust list's authorities and keys, rules and status lists: the same for both formats. */
@@ -683,17 +731,26 @@ function keyTime(value: Json | undefined, authority: string, name: string): numb
   return Number(value);
 }
 
-async function unverifiedProvince(token: Json): Promise<string> {
+async function unverifiedProvince(token: Json, what = "rules object"): Promise<string> {
   // Only to pick the rule keys to try; the signature check that follows is what counts.
   let payload: JsonObject;
   try {
-    if (typeof token !== "string") throw new BundleError("a rules object is malformed");
-    payload = jsonObject(await inflate(b64urlDecode(token.split(".")[1] ?? "", "rules"), MAX_BUNDLE), "rules");
+    if (typeof token !== "string") throw new BundleError(`a ${what} is malformed`);
+    payload = jsonObject(await inflate(b64urlDecode(token.split(".")[1] ?? "", what), MAX_BUNDLE), what);
   } catch (e) {
-    if (e instanceof VerificationError) throw new BundleError("a rules object is malformed");
+    if (e instanceof VerificationError) throw new BundleError(`a ${what} is malformed`);
     throw e;
   }
   const province = payload["province"];
-  if (typeof province !== "string") throw new BundleError("rules name no province");
+  if (typeof province !== "string") throw new BundleError(`a ${what} names no province`);
   return province;
+}
+
+/**
+ * What a freshness statement's `lists` says of a province's status lists (FORMAT.md 7.5):
+ * the unpadded base64url SHA-256 of one line "<sub> <version>\n" per list, sorted by sub.
+ */
+export async function freshnessDigest(lists: [string, Int][]): Promise<string> {
+  const sorted = [...lists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return sha256Text(sorted.map(([sub, version]) => `${sub} ${version}\n`).join(""));
 }

@@ -22,13 +22,15 @@ export interface StoredState {
   rules: Record<string, Versioned>;
   statusLists: Record<string, Versioned>;
   withdrawn: Record<string, Int>;
+  /** Each province's freshness statement (FORMAT.md section 7.5; absent in states stored before). */
+  fresh?: Record<string, Versioned>;
 }
 
 const CLOCK_LEEWAY = 300;
 
 /** The state of a device that has accepted nothing yet. */
 export function emptyState(): StoredState {
-  return { bundle: null, index: null, trustList: null, rules: {}, statusLists: {}, withdrawn: {} };
+  return { bundle: null, index: null, trustList: null, rules: {}, statusLists: {}, withdrawn: {}, fresh: {} };
 }
 
 function compare(what: string, next: Versioned, old: Versioned | null | undefined, rollback: string): void {
@@ -74,6 +76,9 @@ export function check(state: StoredState, bundle: Bundle, now: number): void {
   for (const [uri, v] of bundle.statusVersions) {
     compare(`status list ${uri}`, v, state.statusLists[uri], "status_list_rollback");
   }
+  for (const [province, v] of bundle.freshVersions) {
+    compare(`freshness statement of province ${province}`, v, state.fresh?.[province], "freshness_rollback");
+  }
   for (const [kid, trustVersion] of Object.entries(state.withdrawn).sort()) {
     if (trustVersion < bundle.trustListVersion) continue; // a newer root-signed trust list has the last word
     const key = bundle.key(kid);
@@ -92,6 +97,8 @@ export function record(state: StoredState, bundle: Bundle): StoredState {
   for (const [province, v] of bundle.ruleVersions) rules[province] = v;
   const statusLists = { ...state.statusLists };
   for (const [uri, v] of bundle.statusVersions) statusLists[uri] = v;
+  const fresh = { ...(state.fresh ?? {}) };
+  for (const [province, v] of bundle.freshVersions) fresh[province] = v;
   const accepted = { version: bundle.version, issuedAt: bundle.issuedAt, digest: bundle.digest };
   const byIndex = bundle.format === INDEX_FORMAT;
   return {
@@ -101,6 +108,7 @@ export function record(state: StoredState, bundle: Bundle): StoredState {
     rules,
     statusLists,
     withdrawn,
+    fresh,
   };
 }
 

@@ -28,6 +28,8 @@ export interface StatusListParts {
   readonly uri: string;
   /** The hcert content version (null for a list from an issuer that does not carry one). */
   readonly version: Int | null;
+  /** The `expires` of a freshness statement of its province covering it in an index (FORMAT.md 7.5). */
+  readonly freshUntil?: number | null;
 }
 
 /** One verified status list. The bits are inflated on first use (a national bundle has 3,000 lists). */
@@ -40,6 +42,8 @@ export class StatusList implements StatusListParts {
   readonly expires: number | null;
   readonly uri: string;
   readonly version: Int | null;
+  /** The `expires` of a freshness statement covering it in an index (FORMAT.md 7.5), or null. */
+  freshUntil: number | null;
   /** SHA-256 (hex) of the bit width and the bits, set when the list was verified from its token. */
   contentDigest = "";
   private data: Promise<Uint8Array> | null;
@@ -53,12 +57,13 @@ export class StatusList implements StatusListParts {
     this.expires = parts.expires;
     this.uri = parts.uri;
     this.version = parts.version ?? null;
+    this.freshUntil = parts.freshUntil ?? null;
     this.data = data !== null ? Promise.resolve(data) : null;
   }
 
-  /** Whether the list may be used at `at`: it has an exp not yet past (with leeway). */
+  /** Whether the list may be used at `at`: its exp, or a statement covering it, is not yet past (with leeway). */
   isCurrent(at: number, leeway = 300): boolean {
-    return this.expires !== null && at < this.expires + leeway;
+    return [this.expires, this.freshUntil].some((until) => until !== null && at < until + leeway);
   }
 
   private entries(): Promise<Uint8Array> {
@@ -77,8 +82,8 @@ export class StatusList implements StatusListParts {
 
   /** The parts to store. */
   parts(): StatusListParts {
-    const { iss, lst, bits, compressed, issuedAt, expires, uri, version } = this;
-    return { iss, lst, bits, compressed, issuedAt, expires, uri, version };
+    const { iss, lst, bits, compressed, issuedAt, expires, uri, version, freshUntil } = this;
+    return { iss, lst, bits, compressed, issuedAt, expires, uri, version, freshUntil };
   }
 
   /**
