@@ -19,7 +19,7 @@ import pytest
 
 from app.trust import make_index
 from hcert_verifier import Bundle, BundleError, b64url_decode, inflate, json_compact, json_object
-from hcert_verifier.bundle import FRESH_TYP, PartMissing, sha256_text
+from hcert_verifier.bundle import FRESH_TYP, INDEX_TYP, PartMissing, sha256_text
 from hcert_verifier.state import DeviceState
 from keys import KeyRing, sign_compact
 from tests.conftest import operator_credential
@@ -113,6 +113,7 @@ def cases(url: str, data) -> list[dict[str, Any]]:
     statement = payload["fresh"][0]  # the province of the server's authority vouches for its lists
     said = _claims(statement)
     rule_key = KeyRing(data / "keys" / "_rules" / said["province"]).active()
+    bundle_key = KeyRing(data / "keys" / "_bundle").active()
 
     def vouched(*statements, name, prior=None):
         """An index re-signed with the server's bundle key over the same parts, with these statements."""
@@ -122,13 +123,21 @@ def cases(url: str, data) -> list[dict[str, Any]]:
             [parts[a] for a in payload["rules"]],
             lists,
             payload["withdrawn"],
-            key=KeyRing(data / "keys" / "_bundle").active(),
+            key=bundle_key,
             version=payload["version"] + 1,
             issued_at=payload["issued_at"],
             expires=payload["expires"],
             fresh=list(statements),
         )
         return case(name, env=env, parts={a: b.decode() for a, b in made.items()}, prior=prior)
+
+    def reindexed(name, **changes):
+        """The index re-signed with the server's bundle key, its payload members changed."""
+        env = {
+            **envelope,
+            "index": sign_compact(bundle_key, typ=INDEX_TYP, payload=json_compact({**payload, **changes})),
+        }
+        return case(name, env=json.dumps(env), prior=None)
 
     def restated(key=rule_key, **changes):
         return sign_compact(key, typ=FRESH_TYP, payload=json_compact({**said, **changes}))
@@ -158,7 +167,7 @@ def cases(url: str, data) -> list[dict[str, Any]]:
                 "fresh": {said["province"]: {"version": said["version"], "digest": "y" * 43}},
             },
         ),
-        vouched(restated(KeyRing(data / "keys" / "_bundle").active()), name="fresh: signed by the bundle key"),
+        vouched(restated(bundle_key), name="fresh: signed by the bundle key"),
         vouched(restated(expires=said["issued_at"] + 7 * 86400 + 1), name="fresh: valid too long"),
         vouched(restated(expires=said["issued_at"]), name="fresh: expires when issued"),
         vouched(restated(note="x"), name="fresh: an extra member"),
@@ -166,6 +175,10 @@ def cases(url: str, data) -> list[dict[str, Any]]:
         vouched(restated(lists="not a digest"), name="fresh: lists not a digest"),
         vouched(restated(province="99"), name="fresh: a province without a rule key"),
         vouched(statement, statement, name="fresh: twice"),
+        reindexed("fresh: null", fresh=None),
+        reindexed("fresh: not a list", fresh=statement),
+        reindexed("fresh: not a string", fresh=[7]),
+        reindexed("fresh: more than 256", fresh=[statement] * 257),
     ]
     return [
         *fresh_cases,
@@ -225,6 +238,7 @@ def test_the_same_index_verdict_in_python_and_in_the_browser(verdicts):
         "fresh: of other lists": "ok",
         "fresh: a newer one": "ok",
         "fresh: the same one held": "ok",
+        "fresh: null": "ok",
         "fresh: rolled back": "freshness_rollback",
         "fresh: version reused": "version_reused",
     }

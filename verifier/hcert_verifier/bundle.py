@@ -509,7 +509,7 @@ class Bundle:
             bundle.status_versions[lst.uri] = Versioned(lst.version, lst.content_digest)
         # 5. Freshness statements (an index only), each by its province's rule key.
         if fmt == INDEX_FORMAT:
-            bundle._vouch(payload.get("fresh", []), rule_signers)
+            bundle._vouch(payload.get("fresh") if payload.get("fresh") is not None else [], rule_signers)
         return bundle
 
     def _vouch(self, statements: Any, rule_signers: Mapping[str, Any]) -> None:
