@@ -282,6 +282,8 @@ def test_a_device_that_took_bundles_keeps_its_index_offline(scan_server, chromiu
     page.goto(f"{url}/scan/")
     page.wait_for_selector("body[data-sync='ok']")
     by_bundle = shown_version(page)
+    # Installed before the reload: a reload while the service worker is still installing races its first claim.
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
     context.unroute("**/v1/index**")
     page.reload()
     page.wait_for_selector("body[data-sync='ok']")
