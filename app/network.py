@@ -149,9 +149,13 @@ def pull(network: Any, *, now: dt.datetime, deadline: float = PULL_DEADLINE) -> 
         sources = sorted(
             {a.base_url for a in trust.authorities.values() if a.id.startswith(province) and a.base_url != own_url}
         )
+        failures = len(report.failed)
         for base_url in sources:
             if _pull_rules(network, trust, province, base_url, fetch, report):
                 break
+        else:
+            if sources and len(report.failed) == failures:  # every server answered 404
+                report.failed.append(f"rules of province {province}: none of its servers publishes them (404)")
         for base_url in sources:
             if _pull_fresh(network, trust, province, base_url, fetch, report):
                 break
@@ -224,11 +228,21 @@ def _pull_status(
 def _pull_rules(
     network: Any, trust: TrustList, province: str, base_url: str, fetch: _Fetcher, report: PullReport
 ) -> bool:
+    """Fetch a province's rules from one of its servers; keep the newest verified copy.
+
+    Returns whether this source answered for the province. A server of the
+    province that does not sign its rules answers 404: not a failure, and the next
+    source is asked.
+    """
     url = f"{base_url}/v1/rules/{province}"
     try:
         token = fetch.get(url, "application/jwt").decode("ascii").strip()
         rules = trust.open_rules(token, province)
-    except (_FetchError, HcertError, UnicodeDecodeError) as e:
+    except _FetchError as e:
+        if e.status != 404:
+            report.failed.append(f"{url}: {e}; the last good copy is kept")
+        return False
+    except (HcertError, UnicodeDecodeError) as e:
         reason = getattr(e, "reason", None) or str(e)
         report.failed.append(f"{url}: {reason}; the last good copy is kept")
         return False
@@ -262,7 +276,9 @@ def _pull_fresh(
 ) -> bool:
     """Fetch a province's freshness statement (docs/FORMAT.md section 7.5); keep the newest verified one.
 
-    A server that vouches for no lists of the province answers 404: nothing to keep, not a failure.
+    Returns whether this source answered for the province. A server that vouches
+    for no lists of the province (one without the province's rule key) answers
+    404: not a failure, and the next source is asked.
     """
     url = f"{base_url}/v1/fresh/{province}"
     try:
@@ -273,7 +289,7 @@ def _pull_fresh(
     except _FetchError as e:
         if e.status != 404:
             report.failed.append(f"{url}: {e}; the last good copy is kept")
-        return e.status == 404
+        return False
     except (HcertError, UnicodeDecodeError) as e:
         report.failed.append(f"{url}: {getattr(e, 'reason', None) or e}; the last good copy is kept")
         return False

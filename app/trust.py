@@ -483,6 +483,16 @@ class TrustNetwork:
                     out.append({"kid": r.kid, "iss": a.code, "at": r.withdrawn, "reason": r.reason})
         return out
 
+    def _list_kid(self, code: str, listed: set[str]) -> str | None:
+        """Return the key that signs authority ``code``'s status lists in a bundle, or ``None`` for none.
+
+        The newest usable key the devices already trust, so that a rotation or
+        withdrawal never leaves a list they cannot check. Only the active key has a
+        private part (a retired key's is deleted at retirement).
+        """
+        usable = [r.kid for r in self.service.ring(code).records if r.state == "active" and r.kid in listed]
+        return usable[0] if usable else None
+
     def _verified_trust(self, trust: str) -> TrustList | None:
         """Return the published trust list verified with the pinned roots; ``None`` without pins."""
         from hcert_verifier import HcertError
@@ -516,16 +526,13 @@ class TrustNetwork:
         lists = []
         versions = []
         for a in self.service.store.list_authorities():
-            # Sign with the newest usable key the devices already trust, so that a
-            # rotation or withdrawal never leaves a list they cannot check.
-            # Only the active key has a private part (a retired key's is deleted at retirement).
-            usable = [r.kid for r in self.service.ring(a.code).records if r.state == "active" and r.kid in listed]
-            if not usable:
+            kid = self._list_kid(a.code, listed)
+            if kid is None:
                 continue
             for lst in self.service.store.status_lists(a.code):
-                token, _, version = self.service.versioned_status_list(a.code, lst, now=now, kid=usable[0])
+                token, _, version = self.service.versioned_status_list(a.code, lst, now=now, kid=kid)
                 lists.append(token)
-                versions.append(json.dumps([a.code, lst, version, usable[0]]))
+                versions.append(json.dumps([a.code, lst, version, kid]))
         if verified is not None:
             # Other servers' material (hcert network pull), and only what devices accept under this trust list.
             rules = verified_rules(verified, rules)
@@ -655,14 +662,16 @@ class TrustNetwork:
             write_atomic(path, data, mode=0o644)
         return address
 
-    def _stable_list(self, token: str, *, now: int, vouched: bool) -> str:
+    def _stable_list(self, token: str, *, now: int, vouched_until: int = 0) -> str:
         """Return the status list token the index names for this list: the last one, unless it is out of date.
 
         Parts are addressed by their bytes, so a list that did not change must keep
         its bytes for a day's resync to skip it: the token in the last index is kept
-        while it has the same ``version`` and signing key and, unless a freshness
-        statement of its province vouches for it (``vouched``, docs/FORMAT.md
-        section 7.5), more than half of ``HCERT_STATUS_VALIDITY`` left before its ``exp``.
+        while it has the same ``version`` and signing key and more than half of
+        ``HCERT_STATUS_VALIDITY`` left before its ``exp`` or, when a freshness
+        statement of its province vouches for it (docs/FORMAT.md section 7.5),
+        before the statement's ``expires`` (``vouched_until``): a device that takes
+        this index can check the list offline for at least that long either way.
         """
         sub, version, _, kid = _list_facts(token)
         path = self.dir / "index-lists" / hashlib.sha256(sub.encode()).hexdigest()
@@ -673,7 +682,7 @@ class TrustNetwork:
         if held:
             _, held_version, held_exp, held_kid = _list_facts(held)
             if (held_version, held_kid) == (version, kid) and (
-                vouched or held_exp - now > self.service.settings.status_list_validity // 2
+                max(held_exp, vouched_until) - now > self.service.settings.status_list_validity // 2
             ):
                 return held
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -696,16 +705,13 @@ class TrustNetwork:
         held: dict[str, list[tuple[str, Any]]] = {}
         for sub, version, _, _ in map(_list_facts, lists):
             held.setdefault(_province_of_sub(sub), []).append((sub, version))
-        listed = self._listed_rule_kids(trust)
         verified = self._verified_trust(trust)
         out = {}
         for province, mine in sorted(held.items()):
             token = None
             try:
-                token = self.statement(province, now=now)
-                if self.rules_ring(province).active().kid not in listed.get(province, set()):
-                    token = None
-            except (ServiceError, KeyRingError):
+                token = self.statement(province, now=now, trust=trust)
+            except ServiceError:
                 pass
             if token is None and verified is not None:
                 try:
@@ -728,26 +734,47 @@ class TrustNetwork:
                 return str(token)
         return None
 
-    def statement(self, province: str, *, now: int) -> str:
+    def statement(self, province: str, *, now: int, trust: str | None = None) -> str:
         """Return this server's freshness statement over its own status lists of ``province``.
 
-        The lists are every list of every authority on this server whose code
-        begins with the province code, with their versions from the store. The last
-        statement (``trust/fresh/<province>.jwt``) is kept while it speaks of the
-        same lists and versions, is signed by the active rule key and has more than
-        half of its validity left; otherwise a new one is signed, its version from
-        the province's counter ``trust/fresh/<province>.version``, under
+        The lists are those this server's bundles carry for the province: every
+        list of every authority on this server whose code begins with the province
+        code and whose active key the trust list ``trust`` (default: the published
+        one) names, with their versions from the store. The statement is signed by
+        the province's active rule key, and only when the trust list names that key
+        (a device could not check it otherwise). A province's server that publishes
+        no trust list itself (the distribution server checks what it pulls) states
+        every list of the province's authorities here. The last statement
+        (``trust/fresh/<province>.jwt``) is kept while it speaks of the same lists
+        and versions, is signed by the active rule key and has more than half of its
+        validity left; otherwise a new one is signed, its version from the
+        province's counter ``trust/fresh/<province>.version``, under
         ``trust/fresh/<province>.lock``. Raises :class:`ServiceError`
-        ``fresh_not_found`` (404) when this server holds no rule key of the province
-        or no authority of it.
+        ``fresh_not_found`` (404) when this server holds no listed rule key of the
+        province or no listed authority of it.
         """
         from .store import NotFound
 
         if not (self.service.settings.key_root / "_rules" / province).is_dir():
             raise ServiceError("fresh_not_found", f"this server holds no rule key of province {province}", 404)
+        if trust is None and (self.dir / "trustlist.jwt").exists():
+            trust = self.trust_list()
+        try:
+            key = self.rules_ring(province).active()
+        except KeyRingError as e:
+            raise ServiceError("fresh_not_found", f"no active rule key of province {province}: {e}", 404) from e
+        listed = None
+        if trust is not None:
+            if key.kid not in self._listed_rule_kids(trust).get(province, set()):
+                raise ServiceError(
+                    "fresh_not_found",
+                    f"the trust list does not name province {province}'s active rule key {key.kid}",
+                    404,
+                )
+            listed = self._listed_kids(trust)
         held = []
         for a in self.service.store.list_authorities():
-            if a.code.startswith(province):
+            if a.code.startswith(province) and (listed is None or self._list_kid(a.code, listed) is not None):
                 for lst in self.service.store.status_lists(a.code):
                     try:
                         _, version = self.service.store.status_bits(a.code, lst, list_size=STATUS_LIST_SIZE)
@@ -758,21 +785,12 @@ class TrustNetwork:
             raise ServiceError("fresh_not_found", f"this server has no status lists of province {province}", 404)
         digest = freshness_digest(held)
         validity = min(self.service.settings.status_list_validity, MAX_FRESH_VALIDITY)
-        try:
-            key = self.rules_ring(province).active()
-        except KeyRingError as e:
-            raise ServiceError("fresh_not_found", f"no active rule key of province {province}: {e}", 404) from e
         folder = self.dir / "fresh"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{province}.jwt"
         with locked(folder / f"{province}.lock"):
-            try:
-                last = path.read_text("ascii").strip()
-                body = _payload(last, "freshness statement")
-                kid = json.loads(b64url_decode(last.split(".")[0], "freshness statement header")).get("kid")
-            except (FileNotFoundError, HcertError, ValueError):
-                last, body, kid = "", {}, None
-            if last and body.get("lists") == digest and kid == key.kid and body.get("expires", 0) - now > validity // 2:
+            last, expires, lists, kid = _held_statement(path)
+            if last and lists == digest and kid == key.kid and expires - now > validity // 2:
                 return last
             payload = {
                 "format": FRESH_FORMAT,
@@ -814,7 +832,8 @@ class TrustNetwork:
     ) -> str:
         """Store the parts, sign the index over them and return its envelope (docs/FORMAT.md section 7.4)."""
         statements = self._statements(trust, lists, now=_ts(now))
-        lists = [self._stable_list(t, now=_ts(now), vouched=_province_of(t) in statements) for t in lists]
+        until = {p: int(_payload(t, "freshness statement")["expires"]) for p, t in statements.items()}
+        lists = [self._stable_list(t, now=_ts(now), vouched_until=until.get(_province_of(t), 0)) for t in lists]
         fresh = [statements[p] for p in sorted(statements)]
         self.bundle_ring.ensure(now=_ts(now))
         envelope, parts = make_index(
@@ -1122,6 +1141,24 @@ def _province_of(token: str) -> str:
 
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _held_statement(path: Path) -> tuple[str, int, str | None, str | None]:
+    """Read this server's last freshness statement: (token, expires, lists digest, kid); ``""`` when unusable.
+
+    A missing, truncated or otherwise damaged file is no statement (a new one is
+    signed), never an error on the index or ``/v1/fresh``.
+    """
+    try:
+        token = path.read_text("ascii").strip()
+        header = json.loads(b64url_decode(token.split(".")[0], "freshness statement header"))
+        body = _payload(token, "freshness statement")
+        expires, lists, kid = body.get("expires"), body.get("lists"), header.get("kid")
+        if type(expires) is int and isinstance(lists, str) and isinstance(kid, str) and token.count(".") == 2:
+            return token, expires, lists, kid
+    except (OSError, ValueError, HcertError, AttributeError, IndexError):
+        pass
+    return "", 0, None, None
 
 
 def _fresh(built: BuiltVerifier, signal: tuple[int, int], now: int) -> bool:

@@ -179,7 +179,7 @@ def render_and_decode(html: str) -> int:
             crop = shot.crop(
                 tuple(int(v * scale) for v in (box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]))
             )
-            ok += zxingcpp.read_barcode(crop) is not None
+            ok += zxingcpp.read_barcode(crop, formats=zxingcpp.BarcodeFormat.QRCode) is not None
         browser.close()
     return ok
 

@@ -49,10 +49,12 @@ def rules(request: Request, province: Annotated[str, Path(pattern=r"^[1-8][0-9]$
 def fresh(request: Request, now: Clock, province: Annotated[str, Path(pattern=r"^[1-8][0-9]$")]) -> Response:
     """The `hcert-fresh` token this server signs over its own status lists of the province (docs/FORMAT.md 7.5).
 
-    The distribution server pulls it (`hcert network pull`) with the province's
-    status lists, and carries it while it speaks of exactly the lists it holds;
-    404 `fresh_not_found` when this server holds no rule key or no status list of
-    the province.
+    Signed by the province's active rule key over the status lists this server's
+    bundles carry for the province. The distribution server pulls it (`hcert
+    network pull`) with the province's status lists, and carries it while it
+    speaks of exactly the lists it holds; 404 `fresh_not_found` when this server
+    holds no rule key of the province, its trust list does not name the active
+    one, or it has no status list of the province.
     """
     token = request.app.state.trust.statement(province, now=int(now.timestamp()))
     return Response(token, media_type="application/jwt", headers={"Cache-Control": "public, max-age=300"})

@@ -235,7 +235,7 @@ def decode_cards(page, shot_bytes):
         card = cards.nth(i)
         box = card.bounding_box()
         crop = image.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"])))
-        barcode = zxingcpp.read_barcode(crop)
+        barcode = zxingcpp.read_barcode(crop, formats=zxingcpp.BarcodeFormat.QRCode)
         found[card.get_attribute("data-id")] = barcode.text if barcode else None
     return found
 
@@ -303,7 +303,7 @@ def pdf_pages(pdf: bytes) -> list[tuple[str, list[str], int]]:
         red = mask.histogram()[255]
         # zxing-cpp can report one symbol twice (found by two of its detectors); a card printed twice on a page
         # still fails below, on the page's text, and one printed on two pages on the document's list.
-        qrs = list(dict.fromkeys(b.text for b in zxingcpp.read_barcodes(image)))
+        qrs = list(dict.fromkeys(b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)))
         pages.append((text, qrs, red))
     doc.close()
     return pages

@@ -14,10 +14,11 @@ from app.trust import make_index
 from hcert_verifier import Bundle, BundleError, Verifier, b64url_decode, inflate, json_compact, json_object
 from hcert_verifier.bundle import FRESH_FORMAT, FRESH_TYP, freshness_digest
 from hcert_verifier.state import admit
+from hcert_verifier.trustlist import TrustList
 from keys import sign_compact
 from tests.app.test_index import _hubei, _parts
 from tests.app.test_trust_network import Network
-from tests.conftest import NOW, WORKER
+from tests.conftest import NOW, WORKER, resident_id
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -201,3 +202,68 @@ def test_a_device_refuses_an_older_freshness_statement(network, tmp_path):
         assert e.value.code == code
     assert json.loads((device / "state.json").read_text()) == state
     offer(13, _statement(key, version=8, **times))  # a newer one is accepted
+
+
+def test_a_damaged_statement_file_is_no_statement_and_a_new_one_is_signed(network):
+    # A crash mid-write, a disk error or a hand edit leaves trust/fresh/51.jwt unreadable:
+    # the index and GET /v1/fresh carry on with a newly signed statement, never a 500.
+    n = network
+    n.issue("510321", WORKER)
+    first = n.net.statement("51", now=_ts(NOW + HOUR))
+    key = n.net.rules_ring("51").active()
+    odd = _statement(key, issued_at=_ts(NOW), expires="soon", lists="A" * 43)  # signed, but expires is no integer
+    path = n.net.dir / "fresh" / "51.jwt"
+    for version, damage in enumerate(
+        [b"", b"\xff\xfe", b"x", b"a.b.c", first[: len(first) // 2].encode(), odd.encode(), b"e30.W10.x"], start=2
+    ):
+        path.write_bytes(damage)
+        token = n.net.statement("51", now=_ts(NOW + HOUR))
+        body = TrustList.load(n.net.trust_list(), n.roots()).open_freshness(token)
+        assert body["version"] == version and body["lists"] == _payload(first)["lists"]
+        assert path.read_text().strip() == token
+    _, payload = _index(n, NOW + 2 * HOUR)
+    assert payload["fresh"] == [token]
+
+
+def test_a_server_vouches_only_with_a_listed_rule_key_over_listed_authorities(tmp_path):
+    from app.service import ServiceError
+
+    n = Network(tmp_path)
+    n.issue("510321", WORKER)
+    n.net.rules_ring("51").ensure(now=_ts(NOW))  # a new rule key the trust list does not name yet
+    with pytest.raises(ServiceError) as e:
+        n.net.statement("51", now=_ts(NOW + HOUR))
+    assert (e.value.code, e.value.status) == ("fresh_not_found", 404) and "does not name" in str(e.value)
+    assert "fresh" not in _index(n, NOW + HOUR)[1]
+
+    # Listed now. An authority created since, whose key no device can check yet, is in
+    # neither the index nor the statement, so the statement still speaks of the index's lists.
+    n.sign_trust_list()
+    n.service.create_authority("510302", "自流井区卫生健康局", "Ziliujing District", actor="national", now=NOW)
+    n.ops["510302"] = n.service.create_operator("510302", "clerk-510302", "operator", actor="t", now=NOW)[0]
+    n.issue("510302", {**WORKER, "resident_id": resident_id("51030219900101001"), "origin_region": "510302"})
+    _, payload = _index(n, NOW + 2 * HOUR)
+    subs = set(_list_addresses(n, payload))
+    assert not any("/510302/" in s for s in subs)
+    (statement,) = payload["fresh"]
+    versions = [(s, _list(n.net.part(a))["version"]) for s, a in _list_addresses(n, payload).items()]
+    assert _payload(statement)["lists"] == freshness_digest([v for v in versions if "/5103" in v[0]])
+
+
+def test_a_vouched_list_keeps_its_bytes_only_while_a_device_could_use_it_for_half_the_validity(network):
+    n = network
+    n.issue("510321", WORKER)
+    half = n.settings.status_list_validity // 2
+    _, first = _index(n, NOW + HOUR)
+    held = next(n.net.part(a).decode() for s, a in _list_addresses(n, first).items() if "/510321/" in s)
+    later = _list(held.encode())["exp"] + 3600  # past the held list's own exp
+    kid = n.service.ring("510321").active().kid
+    resigned, _, _ = n.service.versioned_status_list("510321", 0, now=dt.datetime.fromtimestamp(later, dt.UTC), kid=kid)
+    assert resigned != held and _list(resigned.encode())["version"] == _list(held.encode())["version"]
+    # Vouched for more than half the validity from now: the held bytes stay.
+    assert n.net._stable_list(resigned, now=later, vouched_until=later + half + 1) == held
+    # Vouched for less (a device taking this index could use the list only briefly), or not
+    # vouched at all: the re-signed list replaces it.
+    assert n.net._stable_list(resigned, now=later, vouched_until=later + half) == resigned
+    # From then on the re-signed one is held, with its own exp far enough off to stand unvouched.
+    assert n.net._stable_list(held, now=later, vouched_until=0) == resigned

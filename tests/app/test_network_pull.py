@@ -330,9 +330,46 @@ def test_pull_carries_a_provinces_freshness_statement_while_it_speaks_of_the_lis
     world.serve_list(now=NOW + HOUR)
     world.origin.routes["/v1/fresh/51"] = (404, b"{}")  # a server that vouches for nothing: not a failure
     assert pull(world.dist, now=NOW + HOUR).failed == []
+    assert (world.dist.dir / "remote" / "fresh" / "51.jwt").read_text().strip() == statement  # still held
     envelope, _ = world.dist.index(now=NOW + 2 * HOUR)
     assert world.dist.statement_in(envelope, "51") is None
-    assert _claims(statement)["lists"] != freshness_digest([(f"{world.origin.url}/v1/status/510321/0", 1)])
+    parts = {a: world.dist.part(a) for a in _named(world.dist, envelope)}
+    bundle = Bundle.from_index(envelope, lambda wanted: {a: parts[a] for a in wanted}, world.roots)
+    (held,) = bundle._status.values()
+    assert held.fresh_until is None  # the new list stands on its own exp, and says revoked
+    assert Verifier.from_bundle(bundle).verify(cert["qr_text"], at=NOW + 2 * HOUR).code == "revoked"
+    assert _claims(statement)["lists"] != freshness_digest([(f"{world.origin.url}/v1/status/510321/0", 2)])
+
+
+def test_pull_asks_each_server_of_a_province_for_its_statement_until_one_has_it(world, tmp_path):
+    # Two servers in Sichuan; only one holds the province's rule key. The other answers 404
+    # for the statement, and the pull goes on to the next rather than stop there.
+    others = []
+    while not others or others[-1].url > world.origin.url:  # the server without the rule key comes first
+        others.append(Origin())
+    other = others[-1]
+    try:
+        settings = Settings(data_dir=tmp_path / "sc2", base_url=other.url)
+        sc2 = IssuingService(settings, open_store("sqlite", path=str(tmp_path / "sc2.sqlite3")))
+        sc2.create_authority("510302", "自流井区", "Ziliujing District", actor="t", now=NOW)
+        subs = [export_submission(world.sc, "51", now=NOW), export_submission(sc2, "51", now=NOW)]
+        world.dist.publish_verified(world.trust_list(submissions=subs), roots=world.roots, now=NOW)
+        world.sc_net.publish_trust_list(world.trust_list(submissions=subs))
+        world.issue()
+        world.serve_list()
+        world.serve_rules()
+        other.routes["/v1/status/510302"] = (200, b'{"authority": "510302", "lists": []}')
+        sc_index, _ = world.sc_net.index(now=NOW)
+        statement = world.sc_net.statement_in(sc_index, "51")
+        assert statement is not None
+        world.origin.routes["/v1/fresh/51"] = (200, statement.encode())
+        report = pull(world.dist, now=NOW)
+        assert report.failed == [], report
+        assert f"{world.origin.url}/v1/fresh/51" in report.stored
+        assert (world.dist.dir / "remote" / "fresh" / "51.jwt").read_text().strip() == statement
+    finally:
+        for o in others:
+            o.close()
 
 
 def _named(network, envelope):

@@ -667,6 +667,9 @@ def _unverified_province(token: Any, what: str = "rules object") -> str:
     return province
 
 
+_FRESH_PROVINCE = re.compile(r"[1-8][0-9]")
+
+
 def open_freshness(token: Any, keys_of: Callable[[str], Mapping[str, ec.EllipticCurvePublicKey]]) -> dict[str, Any]:
     """Verify a freshness statement with its province's rule keys (``keys_of(province)``, by kid); return its payload.
 
@@ -685,6 +688,8 @@ def open_freshness(token: Any, keys_of: Callable[[str], Mapping[str, ec.Elliptic
         raise BundleError(f"a freshness statement is valid for more than 0 and at most {MAX_FRESH_VALIDITY} s")
     if not is_address(opened["lists"]):
         raise BundleError("a freshness statement's lists is a digest (43 base64url characters)")
+    if not isinstance(opened["province"], str) or not _FRESH_PROVINCE.fullmatch(opened["province"]):
+        raise BundleError("a freshness statement's province is a two-digit province code")
     return opened
 
 

@@ -539,6 +539,9 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       if (!isAddress(opened["lists"])) {
         throw new BundleError("a freshness statement's lists is a digest (43 base64url characters)");
       }
+      if (typeof opened["province"] !== "string" || !/^[1-8][0-9]$/.test(opened["province"])) {
+        throw new BundleError("a freshness statement's province is a two-digit province code");
+      }
       if (this.freshVersions.has(province)) {
         throw new BundleError(`the index carries two freshness statements of province ${province}`);
       }
