@@ -367,6 +367,12 @@ def test_pull_asks_each_server_of_a_province_for_its_statement_until_one_has_it(
         assert report.failed == [], report
         assert f"{world.origin.url}/v1/fresh/51" in report.stored
         assert (world.dist.dir / "remote" / "fresh" / "51.jwt").read_text().strip() == statement
+        # Neither server publishes the rules any more: one failure line, the held copy kept.
+        held_rules = (world.dist.dir / "rules" / "51.jwt").read_text()
+        del world.origin.routes["/v1/rules/51"]
+        failed = pull(world.dist, now=NOW).failed
+        assert failed == ["rules of province 51: none of its servers publishes them (404)"]
+        assert (world.dist.dir / "rules" / "51.jwt").read_text() == held_rules
     finally:
         for o in others:
             o.close()
