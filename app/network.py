@@ -26,11 +26,12 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import HcertError, RuleSet, status_list_uri
+from hcert_verifier import HcertError, status_list_uri
 from hcert_verifier._files import locked, write_atomic
 from hcert_verifier.bundle import MAX_BUNDLE
 from hcert_verifier.status import MAX_LIST_TOKEN
@@ -234,36 +235,9 @@ def _pull_rules(
     province that does not sign its rules answers 404: not a failure, and the next
     source is asked.
     """
-    url = f"{base_url}/v1/rules/{province}"
-    try:
-        token = fetch.get(url, "application/jwt").decode("ascii").strip()
-        rules = trust.open_rules(token, province)
-    except _FetchError as e:
-        if e.status != 404:
-            report.failed.append(f"{url}: {e}; the last good copy is kept")
-        return False
-    except (HcertError, UnicodeDecodeError) as e:
-        reason = getattr(e, "reason", None) or str(e)
-        report.failed.append(f"{url}: {reason}; the last good copy is kept")
-        return False
     path = Path(network.dir) / "rules" / f"{province}.jwt"
-    with _store_lock(network):
-        held = _read_token(path)
-        if held == token:
-            report.current.append(url)
-            return True
-        if held is not None:
-            try:
-                older: RuleSet | None = trust.open_rules(held, province)
-            except HcertError:
-                older = None
-            if older is not None and older.version >= rules.version:
-                report.failed.append(f"{url}: version {rules.version} is not newer than {older.version} in hand; kept")
-                return True
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, token.encode("ascii") + b"\n")
-    report.stored.append(url)
-    return True
+    version = lambda token: trust.open_rules(token, province).version  # noqa: E731
+    return _pull_versioned(network, f"{base_url}/v1/rules/{province}", path, version, fetch, report)
 
 
 def pulled_fresh_dir(network: Any) -> Path:
@@ -280,12 +254,28 @@ def _pull_fresh(
     for no lists of the province (one without the province's rule key) answers
     404: not a failure, and the next source is asked.
     """
-    url = f"{base_url}/v1/fresh/{province}"
-    try:
-        token = fetch.get(url, "application/jwt").decode("ascii").strip()
+
+    def version(token: str) -> int:
         statement = trust.open_freshness(token)
         if statement["province"] != province:
             raise _FetchError(f"the statement is of province {statement['province']}")
+        return int(statement["version"])
+
+    path = pulled_fresh_dir(network) / f"{province}.jwt"
+    return _pull_versioned(network, f"{base_url}/v1/fresh/{province}", path, version, fetch, report)
+
+
+def _pull_versioned(
+    network: Any, url: str, path: Path, version: Callable[[str], int], fetch: _Fetcher, report: PullReport
+) -> bool:
+    """Fetch a signed object with a ``version``, verify it (``version`` raises when it does not), keep the newest.
+
+    Returns whether ``url`` answered (``False`` for a 404, which is not reported,
+    and for a failure, which is).
+    """
+    try:
+        token = fetch.get(url, "application/jwt").decode("ascii").strip()
+        fetched = version(token)
     except _FetchError as e:
         if e.status != 404:
             report.failed.append(f"{url}: {e}; the last good copy is kept")
@@ -293,7 +283,6 @@ def _pull_fresh(
     except (HcertError, UnicodeDecodeError) as e:
         report.failed.append(f"{url}: {getattr(e, 'reason', None) or e}; the last good copy is kept")
         return False
-    path = pulled_fresh_dir(network) / f"{province}.jwt"
     with _store_lock(network):
         held = _read_token(path)
         if held == token:
@@ -301,11 +290,11 @@ def _pull_fresh(
             return True
         if held is not None:
             try:
-                older = trust.open_freshness(held)["version"]
-            except HcertError:
+                older: int | None = version(held)
+            except (HcertError, _FetchError):
                 older = None
-            if older is not None and older >= statement["version"]:
-                report.failed.append(f"{url}: version {statement['version']} is not newer than {older} in hand; kept")
+            if older is not None and older >= fetched:
+                report.failed.append(f"{url}: version {fetched} is not newer than {older} in hand; kept")
                 return True
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, token.encode("ascii") + b"\n")
