@@ -141,6 +141,14 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+#: What FastAPI says when a JSON body cannot be decoded at all (not UTF-8, say).
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _json_media(media: str) -> bool:
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def install_handlers(app: FastAPI) -> None:
     """Map every exception to problem+json."""
 
@@ -150,7 +158,7 @@ def install_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.code, exc.message, errors=exc.errors, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
                 "field": _field(tuple(e.get("loc", ()))),
@@ -161,10 +169,16 @@ def install_handlers(app: FastAPI) -> None:
         ]
         if any(e["code"] == "json_invalid" for e in errors):  # not JSON at all: as the issuing routes say it
             return problem(400, "invalid_json", "the body is not JSON")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and not _json_media(media) and any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors()):
+            # The body was never read as JSON (a form post, text/plain): say so, not "does not match".
+            return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
         return problem(422, "invalid_request", "the request does not match the API schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:  # e.g. bytes that are not UTF-8
+            return problem(400, "invalid_json", "the body is not JSON")
         return problem(
             exc.status_code,
             _CODES.get(exc.status_code, "error"),

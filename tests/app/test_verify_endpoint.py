@@ -184,9 +184,27 @@ def test_a_store_that_cannot_give_the_signal_is_logged_once_per_outage(app_clien
     assert len(failed) == 1  # ... and say so once
 
 
+@pytest.mark.parametrize("body", [b'{"qr": ', b'{"qr": "\xff"}'], ids=["truncated", "not UTF-8"])
 @pytest.mark.parametrize("path", ["/v1/verify", "/v1/certificates", "/v1/certificates/batch"])
-def test_a_body_that_is_not_json_is_400_invalid_json_everywhere(app_client, path):
-    r = app_client.post(path, content=b'{"qr": ', headers={"Content-Type": "application/json"})
+def test_a_body_that_is_not_json_is_400_invalid_json_everywhere(app_client, path, body):
+    r = app_client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/x-www-form-urlencoded", b"qr=HC1"),  # curl -d without -H
+        ("text/plain", b'{"qr": "HC1"}'),  # JSON, but not said to be
+    ],
+)
+def test_a_json_route_sent_another_media_type_says_so(app_client, content_type, body):
+    r = app_client.post("/v1/verify", content=body, headers={"Content-Type": content_type})
+    assert r.status_code == 415, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "unsupported_media_type" and content_type in r.json()["detail"]
+    # The same body as JSON is answered (a verdict, not an error).
+    ok = app_client.post("/v1/verify", json={"qr": "HC1"})
+    assert ok.status_code == 200 and ok.json()["valid"] is False
