@@ -31,6 +31,7 @@ from typing import Any
 
 from hcert_verifier import (
     BUNDLE_TYP,
+    CLOCK_LEEWAY,
     MAX_TRUST_LIST_VALIDITY,
     RULES_TYP,
     TRUST_LIST_TYP,
@@ -42,7 +43,6 @@ from hcert_verifier import (
     TrustError,
     VerificationError,
     Verifier,
-    b64url_decode,
     json_compact,
     status_list_uri,
 )
@@ -58,6 +58,7 @@ from hcert_verifier.bundle import (
     PACK_FORMAT,
     SHARD_FORMAT,
     freshness_digest,
+    open_freshness,
     part_address,
     sha256_text,
 )
@@ -662,16 +663,19 @@ class TrustNetwork:
             write_atomic(path, data, mode=0o644)
         return address
 
-    def _stable_list(self, token: str, *, now: int, vouched_until: int = 0) -> str:
+    def _stable_list(self, token: str, *, now: int, vouched: tuple[int, int] | None = None) -> str:
         """Return the status list token the index names for this list: the last one, unless it is out of date.
 
         Parts are addressed by their bytes, so a list that did not change must keep
         its bytes for a day's resync to skip it: the token in the last index is kept
         while it has the same ``version`` and signing key and more than half of
         ``HCERT_STATUS_VALIDITY`` left before its ``exp`` or, when a freshness
-        statement of its province vouches for it (docs/FORMAT.md section 7.5),
-        before the statement's ``expires`` (``vouched_until``): a device that takes
-        this index can check the list offline for at least that long either way.
+        statement of its province vouches for it (docs/FORMAT.md section 7.5;
+        ``vouched``: the statement's ``issued_at`` and ``expires``), more than half
+        of the statement's validity left before its ``expires``: a device that
+        takes this index can check the list offline for at least that long either
+        way. A province renews its statement once a quarter of its validity has
+        passed, so a pulled one is renewed well before it stops keeping the bytes.
         """
         sub, version, _, kid = _list_facts(token)
         path = self.dir / "index-lists" / hashlib.sha256(sub.encode()).hexdigest()
@@ -681,9 +685,9 @@ class TrustNetwork:
             held = ""
         if held:
             _, held_version, held_exp, held_kid = _list_facts(held)
-            if (held_version, held_kid) == (version, kid) and (
-                max(held_exp, vouched_until) - now > self.service.settings.status_list_validity // 2
-            ):
+            own = held_exp - now > self.service.settings.status_list_validity // 2
+            by_statement = vouched is not None and vouched[1] - now > (vouched[1] - vouched[0]) // 2
+            if (held_version, held_kid) == (version, kid) and (own or by_statement):
                 return held
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, token.encode("ascii"))
@@ -711,20 +715,29 @@ class TrustNetwork:
             token = None
             try:
                 token = self.statement(province, now=now, trust=trust)
-            except ServiceError:
-                pass
+            except ServiceError as e:
+                if e.status != 404:  # a damaged counter, a store outage: the lists stand on their own exp
+                    log.warning("no freshness statement of province %s: %s: %s", province, e.code, e.message)
             if token is None and verified is not None:
                 try:
                     token = (pulled_fresh_dir(self) / f"{province}.jwt").read_text("ascii").strip()
-                    verified.open_freshness(token)
-                except (OSError, UnicodeDecodeError, HcertError):
+                except (OSError, UnicodeDecodeError):
                     token = None
             if token is None:
                 continue
-            body = _payload(token, "freshness statement")
-            if body.get("province") == province and body.get("expires", 0) > now:
-                if body.get("lists") == freshness_digest(mine):
-                    out[province] = token
+            try:
+                # As a device will check it: a statement the index carries must never make it refuse the index.
+                body = verified.open_freshness(token) if verified is not None else _payload(token, "statement")
+            except HcertError as e:
+                log.warning("freshness statement of province %s left out: %s", province, e)
+                continue
+            if (
+                body.get("province") == province
+                and body.get("issued_at", now) <= now + CLOCK_LEEWAY  # a device refuses one from the future
+                and body.get("expires", 0) > now
+                and body.get("lists") == freshness_digest(mine)
+            ):
+                out[province] = token
         return out
 
     def statement_in(self, envelope: str, province: str) -> str | None:
@@ -746,8 +759,10 @@ class TrustNetwork:
         no trust list itself (the distribution server checks what it pulls) states
         every list of the province's authorities here. The last statement
         (``trust/fresh/<province>.jwt``) is kept while it speaks of the same lists
-        and versions, is signed by the active rule key and has more than half of its
-        validity left; otherwise a new one is signed, its version from the
+        and versions, verifies with the active rule key and has more than three
+        quarters of its validity left (renewed early, so that a copy pulled by a
+        distribution server keeps the lists' bytes until the next pull brings the
+        new one: :meth:`_stable_list`); otherwise a new one is signed, its version from the
         province's counter ``trust/fresh/<province>.version``, under
         ``trust/fresh/<province>.lock``. Raises :class:`ServiceError`
         ``fresh_not_found`` (404) when this server holds no listed rule key of the
@@ -789,9 +804,14 @@ class TrustNetwork:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{province}.jwt"
         with locked(folder / f"{province}.lock"):
-            last, expires, lists, kid = _held_statement(path)
-            if last and lists == digest and kid == key.kid and expires - now > validity // 2:
-                return last
+            last = _held_statement(path, key)
+            if (
+                last is not None
+                and last[1]["lists"] == digest
+                and last[1]["issued_at"] <= now
+                and last[1]["expires"] - now > validity * 3 // 4
+            ):
+                return last[0]
             payload = {
                 "format": FRESH_FORMAT,
                 "province": province,
@@ -832,8 +852,9 @@ class TrustNetwork:
     ) -> str:
         """Store the parts, sign the index over them and return its envelope (docs/FORMAT.md section 7.4)."""
         statements = self._statements(trust, lists, now=_ts(now))
-        until = {p: int(_payload(t, "freshness statement")["expires"]) for p, t in statements.items()}
-        lists = [self._stable_list(t, now=_ts(now), vouched_until=until.get(_province_of(t), 0)) for t in lists]
+        spans = {p: _payload(t, "freshness statement") for p, t in statements.items()}
+        vouched = {p: (int(b["issued_at"]), int(b["expires"])) for p, b in spans.items()}
+        lists = [self._stable_list(t, now=_ts(now), vouched=vouched.get(_province_of(t))) for t in lists]
         fresh = [statements[p] for p in sorted(statements)]
         self.bundle_ring.ensure(now=_ts(now))
         envelope, parts = make_index(
@@ -1143,22 +1164,18 @@ def _province_of(token: str) -> str:
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def _held_statement(path: Path) -> tuple[str, int, str | None, str | None]:
-    """Read this server's last freshness statement: (token, expires, lists digest, kid); ``""`` when unusable.
+def _held_statement(path: Path, key: Any) -> tuple[str, dict[str, Any]] | None:
+    """Return this server's last freshness statement and its payload, verified with ``key`` (the active rule key).
 
-    A missing, truncated or otherwise damaged file is no statement (a new one is
-    signed), never an error on the index or ``/v1/fresh``.
+    A missing, truncated or otherwise damaged file, or one another key signed, is
+    no statement (a new one is signed), never an error on the index or
+    ``/v1/fresh`` and never a statement a device would refuse.
     """
     try:
         token = path.read_text("ascii").strip()
-        header = json.loads(b64url_decode(token.split(".")[0], "freshness statement header"))
-        body = _payload(token, "freshness statement")
-        expires, lists, kid = body.get("expires"), body.get("lists"), header.get("kid")
-        if type(expires) is int and isinstance(lists, str) and isinstance(kid, str) and token.count(".") == 2:
-            return token, expires, lists, kid
-    except (OSError, ValueError, HcertError, AttributeError, IndexError):
-        pass
-    return "", 0, None, None
+        return token, open_freshness(token, lambda _: {key.kid: key.public_key})
+    except (OSError, UnicodeDecodeError, HcertError):
+        return None
 
 
 def _fresh(built: BuiltVerifier, signal: tuple[int, int], now: int) -> bool:

@@ -212,17 +212,30 @@ def test_a_damaged_statement_file_is_no_statement_and_a_new_one_is_signed(networ
     first = n.net.statement("51", now=_ts(NOW + HOUR))
     key = n.net.rules_ring("51").active()
     odd = _statement(key, issued_at=_ts(NOW), expires="soon", lists="A" * 43)  # signed, but expires is no integer
+    forged = _statement(
+        n.net.bundle_ring.active(), **{k: _payload(first)[k] for k in ("issued_at", "expires", "lists")}
+    )
+    flipped = first[:-3] + ("A" if first[-3] != "A" else "B") + first[-2:]  # a changed signature character
     path = n.net.dir / "fresh" / "51.jwt"
-    for version, damage in enumerate(
-        [b"", b"\xff\xfe", b"x", b"a.b.c", first[: len(first) // 2].encode(), odd.encode(), b"e30.W10.x"], start=2
-    ):
+    damages = [b"", b"\xff\xfe", b"x", b"a.b.c", first[: len(first) // 2].encode(), odd.encode(), b"e30.W10.x"]
+    damages += [first[:-5].encode(), flipped.encode(), forged.encode()]  # a payload intact, the signature not
+    for version, damage in enumerate(damages, start=2):
         path.write_bytes(damage)
         token = n.net.statement("51", now=_ts(NOW + HOUR))
         body = TrustList.load(n.net.trust_list(), n.roots()).open_freshness(token)
         assert body["version"] == version and body["lists"] == _payload(first)["lists"]
         assert path.read_text().strip() == token
-    _, payload = _index(n, NOW + 2 * HOUR)
+    envelope, payload = _index(n, NOW + 2 * HOUR)
     assert payload["fresh"] == [token]
+    Bundle.from_index(envelope, _parts(n.net), n.roots())  # what devices take
+
+    # Damaged after the index was made, the lists unchanged: the index re-made an hour on
+    # (BUNDLE_REFRESH) carries a new statement, never the damaged one a device would refuse.
+    path.write_text(flipped)
+    envelope, payload = _index(n, NOW + 4 * HOUR)
+    (renewed,) = payload["fresh"]
+    assert renewed != flipped and _payload(renewed)["version"] == len(damages) + 2
+    Bundle.from_index(envelope, _parts(n.net), n.roots())
 
 
 def test_a_server_vouches_only_with_a_listed_rule_key_over_listed_authorities(tmp_path):
@@ -260,10 +273,13 @@ def test_a_vouched_list_keeps_its_bytes_only_while_a_device_could_use_it_for_hal
     kid = n.service.ring("510321").active().kid
     resigned, _, _ = n.service.versioned_status_list("510321", 0, now=dt.datetime.fromtimestamp(later, dt.UTC), kid=kid)
     assert resigned != held and _list(resigned.encode())["version"] == _list(held.encode())["version"]
-    # Vouched for more than half the validity from now: the held bytes stay.
-    assert n.net._stable_list(resigned, now=later, vouched_until=later + half + 1) == held
-    # Vouched for less (a device taking this index could use the list only briefly), or not
-    # vouched at all: the re-signed list replaces it.
-    assert n.net._stable_list(resigned, now=later, vouched_until=later + half) == resigned
+    day = 86400
+    # Vouched by a statement with more than half of its own validity left: the held bytes stay,
+    # whatever that validity is (a province server may set a shorter one than this server).
+    assert n.net._stable_list(resigned, now=later, vouched=(later - 3 * day, later + 4 * day)) == held
+    assert n.net._stable_list(resigned, now=later, vouched=(later - day // 2, later + 3 * day // 2)) == held
+    # With half or less left (a device taking this index could use the list only briefly):
+    # the re-signed list replaces it.
+    assert n.net._stable_list(resigned, now=later, vouched=(later - half, later + half)) == resigned
     # From then on the re-signed one is held, with its own exp far enough off to stand unvouched.
-    assert n.net._stable_list(held, now=later, vouched_until=0) == resigned
+    assert n.net._stable_list(held, now=later) == resigned

@@ -175,6 +175,15 @@ def cases(url: str, data) -> list[dict[str, Any]]:
         vouched(restated(lists="not a digest"), name="fresh: lists not a digest"),
         vouched(restated(province="99"), name="fresh: a province without a rule key"),
         vouched(statement, statement, name="fresh: twice"),
+        vouched(statement[:-5], name="fresh: a truncated signature"),
+        vouched(
+            restated(issued_at=payload["issued_at"] + 300, expires=payload["issued_at"] + 300 + 86400),
+            name="fresh: issued within the leeway after the index",
+        ),
+        vouched(
+            restated(issued_at=payload["issued_at"] + 301, expires=payload["issued_at"] + 301 + 86400),
+            name="fresh: issued after the index",
+        ),
         reindexed("fresh: null", fresh=None),
         reindexed("fresh: not a list", fresh=statement),
         reindexed("fresh: not a string", fresh=[7]),
@@ -239,6 +248,7 @@ def test_the_same_index_verdict_in_python_and_in_the_browser(verdicts):
         "fresh: a newer one": "ok",
         "fresh: the same one held": "ok",
         "fresh: null": "ok",
+        "fresh: issued within the leeway after the index": "ok",
         "fresh: rolled back": "freshness_rollback",
         "fresh: version reused": "version_reused",
     }

@@ -514,11 +514,16 @@ class Bundle:
 
     def _vouch(self, statements: Any, rule_signers: Mapping[str, Any]) -> None:
         """Check each freshness statement; extend the lists a statement covers exactly (docs/FORMAT.md 7.5)."""
+        from ._verify import CLOCK_LEEWAY  # _verify imports this module
+
         if not isinstance(statements, list) or len(statements) > MAX_FRESH:
             raise BundleError(f"index fresh is a list of at most {MAX_FRESH} freshness statements")
         for item in statements:
             opened = open_freshness(item, lambda p: _keys_by_kid(rule_signers.get(p, []), f"rule signers of {p}"))
             province = opened["province"]
+            if opened["issued_at"] > self.issued_at + CLOCK_LEEWAY:
+                # Dated ahead, it would stretch the 7-day bound from the index that carries it.
+                raise BundleError(f"the freshness statement of province {province} is issued after the index")
             if province in self.fresh_versions:
                 raise BundleError(f"the index carries two freshness statements of province {province}")
             self.fresh_versions[province] = Versioned(opened["version"], sha256_text(item))

@@ -2,8 +2,8 @@
 // and the pinned roots in a cache, so the page opens and verifies offline.
 // Generated at build time from src/sw.template.js (the list of built files).
 /* eslint-disable */
-const CACHE = "hcert-scan-a703d5f3593d7256";
-const FILES = ["./","assets/index-BT4hK8Ef.css","assets/index-Bas11Lho.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
+const CACHE = "hcert-scan-e3194a91a397864b";
+const FILES = ["./","assets/index-BT4hK8Ef.css","assets/index-C2UXe9T4.js","assets/zxing_reader-Bb9Mx2Pu.wasm","manifest.webmanifest","icon-192.png","icon-512.png","roots.json"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

@@ -26,7 +26,7 @@ import { checkHeader, splitToken, verifyEs256 } from "./jws";
 import { RuleSet } from "./rules";
 import { StatusList, type StatusListParts, type StatusSource } from "./status";
 import { indexKeys, type TrustedKey, type TrustSource } from "./trust";
-import type { BundleView } from "./verify";
+import { type BundleView, CLOCK_LEEWAY } from "./verify";
 
 export const BUNDLE_TYP = "hcert-bundle";
 export const TRUST_LIST_TYP = "hcert-trustlist";
@@ -541,6 +541,10 @@ export class Bundle implements TrustSource, StatusSource, BundleView {
       }
       if (typeof opened["province"] !== "string" || !/^[1-8][0-9]$/.test(opened["province"])) {
         throw new BundleError("a freshness statement's province is a two-digit province code");
+      }
+      if (intDiff(opened["issued_at"] as Int, this.issuedAt) > BigInt(CLOCK_LEEWAY)) {
+        // Dated ahead, it would stretch the 7-day bound from the index that carries it.
+        throw new BundleError(`the freshness statement of province ${province} is issued after the index`);
       }
       if (this.freshVersions.has(province)) {
         throw new BundleError(`the index carries two freshness statements of province ${province}`);
