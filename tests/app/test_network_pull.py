@@ -441,3 +441,39 @@ def test_pull_orders_status_lists_by_version_as_devices_do(world):
         report = pull(world.dist, now=NOW)
         assert len(report.failed) == 1 and reason in report.failed[0], report.failed
         assert world.held() == good
+
+
+def test_an_index_leaves_out_a_pulled_statement_a_device_would_refuse(world):
+    # A statement dated ahead of the index (a province server's clock running fast), or one
+    # damaged on disk, would make devices refuse the whole index: it is left out instead.
+    from hcert_verifier import b64url_decode
+    from hcert_verifier.bundle import FRESH_TYP, freshness_digest
+
+    world.publish()
+    world.sc_net.publish_trust_list(world.trust_list())
+    world.issue()
+    world.serve_list()
+    world.serve_rules()
+    assert pull(world.dist, now=NOW).failed == []
+    key = world.sc_net.rules_ring("51").active()
+    at = int((NOW + 5 * HOUR).timestamp())
+    held = json.loads(b64url_decode(world.held().split(".")[1], "list"))
+    lists = freshness_digest([(held["sub"], held["version"])])
+    body = {"format": "hcert-fresh/1", "province": "51", "version": 9, "expires": at + 86400, "lists": lists}
+    path = world.dist.dir / "remote" / "fresh" / "51.jwt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The index does not count statements as its contents: it is re-made with them each
+    # BUNDLE_REFRESH (an hour), so each step below is an hour and a bit on.
+    for step, (offset, carried) in enumerate([(0, True), (301, False)]):
+        when = NOW + (2 + step) * (HOUR + dt.timedelta(seconds=1))
+        issued = int(when.timestamp()) + offset  # the index is issued at `when`
+        token = sign_compact(key, typ=FRESH_TYP, payload=json.dumps({**body, "issued_at": issued}).encode())
+        path.write_text(token)
+        envelope, _ = world.dist.index(now=when)
+        assert (world.dist.statement_in(envelope, "51") == token) is carried, offset
+        parts = {a: world.dist.part(a) for a in _named(world.dist, envelope)}
+        Bundle.from_index(envelope, lambda wanted: {a: parts[a] for a in wanted}, world.roots)
+    good = path.read_text()
+    path.write_text(good[:-4])  # the signature cut short
+    envelope, _ = world.dist.index(now=NOW + 5 * HOUR)
+    assert world.dist.statement_in(envelope, "51") is None
