@@ -156,7 +156,7 @@ class World:
 
     def vouch(self, *, at: int, renew: bool = False) -> list[str]:
         """Each province's freshness statement over its lists, kept as the server keeps it
-        (same lists and versions, more than half of 7 days left) unless ``renew``."""
+        (same lists and versions, more than three quarters of 7 days left) unless ``renew``."""
         from hcert_verifier import json_compact
         from hcert_verifier.bundle import FRESH_FORMAT, FRESH_TYP, freshness_digest
         from keys import sign_compact
@@ -169,7 +169,7 @@ class World:
                 if code.startswith(province)
             )
             held = self.statements.get(province)
-            if held is None or renew or held[1] != digest or held[3] - at <= 7 * 86400 // 2:
+            if held is None or renew or held[1] != digest or held[3] - at <= 7 * 86400 * 3 // 4:
                 version = held[2] + 1 if held else 1
                 body = {
                     "format": FRESH_FORMAT,
