@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcert_verifier import HcertError, status_list_uri
+from hcert_verifier import CLOCK_LEEWAY, HcertError, status_list_uri
 from hcert_verifier._files import locked, write_atomic
 from hcert_verifier.bundle import MAX_BUNDLE
 from hcert_verifier.status import MAX_LIST_TOKEN
@@ -158,7 +158,7 @@ def pull(network: Any, *, now: dt.datetime, deadline: float = PULL_DEADLINE) -> 
             if sources and len(report.failed) == failures:  # every server answered 404
                 report.failed.append(f"rules of province {province}: none of its servers publishes them (404)")
         for base_url in sources:
-            if _pull_fresh(network, trust, province, base_url, fetch, report):
+            if _pull_fresh(network, trust, province, base_url, fetch, report, at):
                 break
     for line in report.failed:
         log.warning("network pull: %s", line)
@@ -246,19 +246,23 @@ def pulled_fresh_dir(network: Any) -> Path:
 
 
 def _pull_fresh(
-    network: Any, trust: TrustList, province: str, base_url: str, fetch: _Fetcher, report: PullReport
+    network: Any, trust: TrustList, province: str, base_url: str, fetch: _Fetcher, report: PullReport, at: int
 ) -> bool:
     """Fetch a province's freshness statement (docs/FORMAT.md section 7.5); keep the newest verified one.
 
     Returns whether this source answered for the province. A server that vouches
     for no lists of the province (one without the province's rule key) answers
-    404: not a failure, and the next source is asked.
+    404: not a failure, and the next source is asked. One issued more than
+    ``CLOCK_LEEWAY`` after ``at`` (that server's clock running fast) is refused and
+    the last good copy kept: an index would leave such a statement out.
     """
 
     def version(token: str) -> int:
         statement = trust.open_freshness(token)
         if statement["province"] != province:
             raise _FetchError(f"the statement is of province {statement['province']}")
+        if statement["issued_at"] > at + CLOCK_LEEWAY:
+            raise _FetchError(f"the statement is issued {statement['issued_at'] - at} s ahead of this server's clock")
         return int(statement["version"])
 
     path = pulled_fresh_dir(network) / f"{province}.jwt"

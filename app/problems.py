@@ -170,14 +170,18 @@ def install_handlers(app: FastAPI) -> None:
         if any(e["code"] == "json_invalid" for e in errors):  # not JSON at all: as the issuing routes say it
             return problem(400, "invalid_json", "the body is not JSON")
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media and not _json_media(media) and any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors()):
-            # The body was never read as JSON (a form post, text/plain): say so, not "does not match".
-            return problem(415, "unsupported_media_type", f"send the body as application/json, not {media}")
+        locs = [tuple(e.get("loc", ())) for e in exc.errors()]
+        sent = not any(e["field"] == "body" and e["code"] == "missing" for e in errors)  # a body came
+        if sent and not _json_media(media) and ("body",) in locs and all(loc[:1] == ("body",) for loc in locs):
+            # The body was never read as JSON (a form post, text/plain, no type): say so, not "does not match".
+            said = media or "no Content-Type"
+            return problem(415, "unsupported_media_type", f"send the body as application/json, not {said}")
         return problem(422, "invalid_request", "the request does not match the API schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:  # e.g. bytes that are not UTF-8
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR and isinstance(exc.__cause__, ValueError):
+            # A JSON body whose bytes are not UTF-8 (json.loads raised UnicodeDecodeError).
             return problem(400, "invalid_json", "the body is not JSON")
         return problem(
             exc.status_code,

@@ -759,10 +759,10 @@ class TrustNetwork:
         no trust list itself (the distribution server checks what it pulls) states
         every list of the province's authorities here. The last statement
         (``trust/fresh/<province>.jwt``) is kept while it speaks of the same lists
-        and versions, verifies with the active rule key and has more than three
-        quarters of its validity left (renewed early, so that a copy pulled by a
-        distribution server keeps the lists' bytes until the next pull brings the
-        new one: :meth:`_stable_list`); otherwise a new one is signed, its version from the
+        and versions, verifies with the active rule key, is not dated after ``now``
+        and has more than three quarters of its validity left (renewed early, so
+        that a copy pulled by a distribution server keeps the lists' bytes until the
+        next pull brings the new one: :meth:`_stable_list`); otherwise a new one is signed, its version from the
         province's counter ``trust/fresh/<province>.version``, under
         ``trust/fresh/<province>.lock``. Raises :class:`ServiceError`
         ``fresh_not_found`` (404) when this server holds no listed rule key of the
@@ -805,13 +805,11 @@ class TrustNetwork:
         path = folder / f"{province}.jwt"
         with locked(folder / f"{province}.lock"):
             last = _held_statement(path, key)
-            if (
-                last is not None
-                and last[1]["lists"] == digest
-                and last[1]["issued_at"] <= now
-                and last[1]["expires"] - now > validity * 3 // 4
-            ):
-                return last[0]
+            if last is not None:
+                said = last[1]
+                span = said["expires"] - said["issued_at"]
+                if said["lists"] == digest and said["issued_at"] <= now and said["expires"] - now > span * 3 // 4:
+                    return last[0]
             payload = {
                 "format": FRESH_FORMAT,
                 "province": province,

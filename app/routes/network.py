@@ -53,8 +53,9 @@ def fresh(request: Request, now: Clock, province: Annotated[str, Path(pattern=r"
     bundles carry for the province. The distribution server pulls it (`hcert
     network pull`) with the province's status lists, and carries it while it
     speaks of exactly the lists it holds; 404 `fresh_not_found` when this server
-    holds no rule key of the province, its trust list does not name the active
-    one, or it has no status list of the province.
+    holds no active rule key of the province, the trust list it publishes does
+    not name that key, or it has no status list of an authority of the province
+    whose active key the trust list names.
     """
     token = request.app.state.trust.statement(province, now=int(now.timestamp()))
     return Response(token, media_type="application/jwt", headers={"Cache-Control": "public, max-age=300"})

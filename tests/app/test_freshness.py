@@ -283,3 +283,22 @@ def test_a_vouched_list_keeps_its_bytes_only_while_a_device_could_use_it_for_hal
     assert n.net._stable_list(resigned, now=later, vouched=(later - half, later + half)) == resigned
     # From then on the re-signed one is held, with its own exp far enough off to stand unvouched.
     assert n.net._stable_list(held, now=later) == resigned
+
+
+def test_a_statement_is_renewed_once_a_quarter_of_its_validity_has_passed(network):
+    n = network
+    n.issue("510321", WORKER)
+    validity = n.settings.status_list_validity  # 7 days: renewed after 1.75
+    first = n.net.statement("51", now=_ts(NOW))
+    assert n.net.statement("51", now=_ts(NOW) + validity // 4 - 1) == first
+    renewed = n.net.statement("51", now=_ts(NOW) + validity // 4)
+    assert _payload(renewed)["version"] == _payload(first)["version"] + 1
+    # One dated after the server's clock (the clock was set back) is renewed at once.
+    path = n.net.dir / "fresh" / "51.jwt"
+    key = n.net.rules_ring("51").active()
+    ahead = _statement(
+        key, version=50, issued_at=_ts(NOW) + 3600, expires=_ts(NOW) + 3600 + validity, lists=_payload(first)["lists"]
+    )
+    path.write_text(ahead)
+    again = n.net.statement("51", now=_ts(NOW))
+    assert again != ahead and _payload(again)["issued_at"] == _ts(NOW)

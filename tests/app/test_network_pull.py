@@ -318,7 +318,17 @@ def test_pull_carries_a_provinces_freshness_statement_while_it_speaks_of_the_lis
     key = world.sc_net.rules_ring("51").active()
     older = sign_compact(key, typ=FRESH_TYP, payload=json.dumps({**_claims(statement), "version": 0}).encode())
     forged = sign_compact(generate_signing_key(), typ=FRESH_TYP, payload=json.dumps(_claims(statement)).encode())
-    for token, reason in [(older, "not newer"), (forged, "not trusted for it")]:
+    soon = int(NOW.timestamp()) + 301  # a province server whose clock runs fast
+    ahead = sign_compact(
+        key,
+        typ=FRESH_TYP,
+        payload=json.dumps({**_claims(statement), "version": 7, "issued_at": soon, "expires": soon + 86400}).encode(),
+    )
+    for token, reason in [
+        (older, "not newer"),
+        (forged, "not trusted for it"),
+        (ahead, "ahead of this server's clock"),
+    ]:
         world.origin.routes["/v1/fresh/51"] = (200, token.encode())
         failed = pull(world.dist, now=NOW).failed
         assert len(failed) == 1 and reason in failed[0], failed
@@ -456,7 +466,7 @@ def test_an_index_leaves_out_a_pulled_statement_a_device_would_refuse(world):
     world.serve_rules()
     assert pull(world.dist, now=NOW).failed == []
     key = world.sc_net.rules_ring("51").active()
-    at = int((NOW + 5 * HOUR).timestamp())
+    at = int((NOW + 6 * HOUR).timestamp())
     held = json.loads(b64url_decode(world.held().split(".")[1], "list"))
     lists = freshness_digest([(held["sub"], held["version"])])
     body = {"format": "hcert-fresh/1", "province": "51", "version": 9, "expires": at + 86400, "lists": lists}
@@ -464,7 +474,7 @@ def test_an_index_leaves_out_a_pulled_statement_a_device_would_refuse(world):
     path.parent.mkdir(parents=True, exist_ok=True)
     # The index does not count statements as its contents: it is re-made with them each
     # BUNDLE_REFRESH (an hour), so each step below is an hour and a bit on.
-    for step, (offset, carried) in enumerate([(0, True), (301, False)]):
+    for step, (offset, carried) in enumerate([(0, True), (300, True), (301, False)]):
         when = NOW + (2 + step) * (HOUR + dt.timedelta(seconds=1))
         issued = int(when.timestamp()) + offset  # the index is issued at `when`
         token = sign_compact(key, typ=FRESH_TYP, payload=json.dumps({**body, "issued_at": issued}).encode())
@@ -475,5 +485,5 @@ def test_an_index_leaves_out_a_pulled_statement_a_device_would_refuse(world):
         Bundle.from_index(envelope, lambda wanted: {a: parts[a] for a in wanted}, world.roots)
     good = path.read_text()
     path.write_text(good[:-4])  # the signature cut short
-    envelope, _ = world.dist.index(now=NOW + 5 * HOUR)
+    envelope, _ = world.dist.index(now=NOW + 6 * HOUR)
     assert world.dist.statement_in(envelope, "51") is None

@@ -198,13 +198,20 @@ def test_a_body_that_is_not_json_is_400_invalid_json_everywhere(app_client, path
     [
         ("application/x-www-form-urlencoded", b"qr=HC1"),  # curl -d without -H
         ("text/plain", b'{"qr": "HC1"}'),  # JSON, but not said to be
+        ("", b'{"qr": "HC1"}'),  # no Content-Type at all
     ],
 )
 def test_a_json_route_sent_another_media_type_says_so(app_client, content_type, body):
-    r = app_client.post("/v1/verify", content=body, headers={"Content-Type": content_type})
+    r = app_client.post("/v1/verify", content=body, headers={"Content-Type": content_type} if content_type else {})
     assert r.status_code == 415, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == "unsupported_media_type" and content_type in r.json()["detail"]
+    assert r.json()["code"] == "unsupported_media_type" and (content_type or "no Content-Type") in r.json()["detail"]
     # The same body as JSON is answered (a verdict, not an error).
     ok = app_client.post("/v1/verify", json={"qr": "HC1"})
     assert ok.status_code == 200 and ok.json()["valid"] is False
+
+
+def test_no_body_at_all_is_a_missing_body_not_a_media_type(app_client):
+    r = app_client.post("/v1/verify")
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request"), r.text
+    assert r.json()["errors"][0]["field"] == "body"
